@@ -1,0 +1,131 @@
+/* mod_permafrost: httpd glue only. Configuration, hook registration and
+ * startup checks live here; the work is in src/. */
+#define PF_MODULE_MAIN
+#include "mod_permafrost_private.h"
+
+#include <apr_optional.h>
+#include <apr_strings.h>
+
+static void *pf_create_srv(apr_pool_t *p, server_rec *s)
+{
+    pf_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+
+    c->retry_after = PF_UNSET;
+    return c;
+}
+
+static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
+{
+    const pf_srv_cfg *base = basev, *add = addv;
+    pf_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+
+    c->retry_after = add->retry_after != PF_UNSET ? add->retry_after : base->retry_after;
+    return c;
+}
+
+static void *pf_create_dir(apr_pool_t *p, char *dir)
+{
+    /* httpd creates this only for sections holding our directives, so the
+     * section's path cannot serve as the base: PermafrostBasePath or the
+     * default /api/v1 does. */
+    return apr_pcalloc(p, sizeof(pf_dir_cfg));
+}
+
+static void *pf_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    const pf_dir_cfg *base = basev, *add = addv;
+    pf_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
+
+    c->base = add->base ? add->base : base->base;
+    return c;
+}
+
+pf_srv_cfg *pf_srv(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &permafrost_module);
+}
+
+pf_req *pf_req_get(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &permafrost_module);
+}
+
+static const char *set_base_path(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pf_dir_cfg *c = dconf;
+    size_t n = strlen(arg);
+
+    if (arg[0] != '/') {
+        return "PermafrostBasePath must be an absolute URL path such as /api/v1";
+    }
+    while (n > 1 && arg[n - 1] == '/') {
+        n--;
+    }
+    c->base = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+static const char *set_retry_after(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pf_srv_cfg *c = pf_srv(cmd->server);
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (*end || v < 1 || v > 3600) {
+        return "PermafrostRetryAfter must be a number of seconds from 1 to 3600";
+    }
+    c->retry_after = (int)v;
+    return NULL;
+}
+
+static const command_rec pf_cmds[] = {
+    AP_INIT_TAKE1("PermafrostBasePath", set_base_path, NULL, ACCESS_CONF,
+                  "URL path the permafrost handler serves (default /api/v1)"),
+    AP_INIT_TAKE1("PermafrostRetryAfter", set_retry_after, NULL, RSRC_CONF,
+                  "Retry-After seconds sent when the database is unavailable (default 5)"),
+    { NULL }
+};
+
+static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+
+    if (!acquire || !prepare) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "PF00001: mod_dbd is not loaded: add 'LoadModule dbd_module "
+                     "modules/mod_dbd.so' (Debian: a2enmod dbd) before mod_permafrost");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (server_rec *sv = s; sv; sv = sv->next) {
+        pf_srv_cfg *c = pf_srv(sv);
+        c->dbd.acquire = acquire;
+        c->dbd.prepare = prepare;
+        if (c->retry_after == PF_UNSET) {
+            c->retry_after = 5;
+        }
+        pf_db_prepare_all(sv);
+    }
+    return OK;
+}
+
+static void pf_register_hooks(apr_pool_t *p)
+{
+    /* Statements must be registered before mod_dbd's post_config reads them. */
+    static const char *const before_dbd[] = { "mod_dbd.c", NULL };
+
+    ap_hook_post_config(pf_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(pf_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(permafrost) = {
+    STANDARD20_MODULE_STUFF,
+    pf_create_dir,
+    pf_merge_dir,
+    pf_create_srv,
+    pf_merge_srv,
+    pf_cmds,
+    pf_register_hooks,
+    AP_MODULE_FLAG_ALWAYS_MERGE
+};

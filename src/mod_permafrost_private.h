@@ -1,0 +1,98 @@
+/* Private to the httpd glue files. Log tags are PFnnnnn; the next free one
+ * is kept in src/LOGTAGS. */
+#ifndef MOD_PERMAFROST_PRIVATE_H
+#define MOD_PERMAFROST_PRIVATE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+#include <jansson.h>
+#include <apr_strings.h>
+
+#include "pf_key.h"
+#include "pf_route.h"
+#include "pf_sql.h"
+
+/* mod_permafrost.c declares the module, which implies this. */
+#ifndef PF_MODULE_MAIN
+APLOG_USE_MODULE(permafrost);
+#endif
+extern module AP_MODULE_DECLARE_DATA permafrost_module;
+
+#define PF_HANDLER_NAME "permafrost"
+#define PF_VERSION      "0.1.0"
+#define PF_UNSET        (-1)
+
+/* mod_dbd's functions, looked up once at startup. */
+typedef struct {
+    ap_dbd_t *(*acquire)(request_rec *);
+    void (*prepare)(server_rec *, const char *, const char *);
+} pf_dbd_fns;
+
+typedef struct {
+    pf_dbd_fns dbd;
+    int retry_after;      /* seconds, for 503 answers */
+} pf_srv_cfg;
+
+#define PF_DEFAULT_BASE "/api/v1"
+
+typedef struct {
+    const char *base;     /* the path the handler owns; NULL: PF_DEFAULT_BASE */
+} pf_dir_cfg;
+
+/* What the access phase learned about a request, for the handler. */
+typedef struct {
+    pf_route route;
+    int route_found;
+    int authenticated;
+    char key_id[37];
+    char customer_id[37];
+    unsigned scopes;
+    int rl_present;       /* rate-limit headers to send */
+    long rl_limit;
+    long rl_remaining;
+    apr_int64_t rl_reset;
+} pf_req;
+
+/* mod_permafrost.c */
+pf_srv_cfg *pf_srv(const server_rec *s);
+pf_req *pf_req_get(request_rec *r);
+
+/* mod_permafrost_response.c: every answer goes through these; they return
+ * OK once the response is written. */
+int pf_send_body(request_rec *r, int status, const char *body, size_t len, const char *etag);
+int pf_send_json(request_rec *r, int status, json_t *j);
+int pf_send_json_cached(request_rec *r, json_t *j); /* 200 or 304 by ETag */
+int pf_send_error(request_rec *r, int status, const char *code, const char *message);
+int pf_send_param_error(request_rec *r, const char *field, const char *message);
+int pf_send_unavailable(request_rec *r);
+
+/* mod_permafrost_db.c */
+typedef enum { PF_DB_OK = 0, PF_DB_UNAVAILABLE, PF_DB_ERROR } pf_db_status;
+void pf_db_prepare_all(server_rec *s);
+/* A result being read: apr_dbd advances through the same row handle. */
+typedef struct {
+    ap_dbd_t *dbd;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+} pf_rows;
+pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
+                          pf_rows *rows);
+/* Next row's columns as strings (NULL for SQL NULL); 0 when done. */
+int pf_db_next(request_rec *r, pf_rows *rows, const char **cols, int ncols);
+/* Answers a failed statement: 503 when the database is gone, 500 else. */
+int pf_db_fail(request_rec *r, pf_db_status st);
+
+/* mod_permafrost_auth.c */
+int pf_access_checker(request_rec *r);
+int pf_is_ours(request_rec *r);
+
+/* mod_permafrost_handler.c */
+int pf_handler(request_rec *r);
+
+#endif

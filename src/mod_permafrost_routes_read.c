@@ -1,0 +1,261 @@
+/* The read API: identities, findings, role recommendations and tenants.
+ * Lists share one runner; each statement binds the key's customer id. */
+#include "pf_routes.h"
+#include "pf_json.h"
+#include "pf_query.h"
+#include "pf_shape.h"
+
+#include <apr_strings.h>
+
+/* Every list takes these first, in this order. */
+enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_FIRST_FILTER };
+#define COMMON_PARAMS \
+    { "limit", PF_Q_INT, 1, 500, NULL }, \
+    { "offset", PF_Q_INT, 0, 10000000, NULL }, \
+    { "tenant", PF_Q_UUID, 0, 0, NULL }
+
+static const char *const severities[] = { "critical", "high", "medium", "low", NULL };
+static const char *const statuses[] = { "open", "resolved", "suppressed", NULL };
+static const char *const identity_types[] = { "user", "group", "servicePrincipal",
+                                              "managedIdentity", "agentIdentity", NULL };
+
+typedef json_t *(*pf_row_shaper)(const char *const *cols);
+
+typedef struct {
+    pf_sql_id list_sql;
+    pf_sql_id count_sql;
+    int ncols;
+    pf_row_shaper shape;
+    const pf_qspec *spec;
+    size_t nspec;
+} list_def;
+
+/* A ?tenant= of another customer answers exactly like one that does not
+ * exist: the statement binds the caller's customer id. */
+static int tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered)
+{
+    const char *args[2] = { rq->customer_id, tenant };
+    const char *cols[1];
+    pf_rows res;
+    int found = 0;
+    pf_db_status st = pf_db_select(r, PF_SQL_TENANT_EXISTS, 2, args, &res);
+
+    *answered = 0;
+    if (st != PF_DB_OK) {
+        *answered = 1;
+        pf_db_fail(r, st);
+        return 1;
+    }
+    while (pf_db_next(r, &res, cols, 1)) {
+        found = 1;
+    }
+    if (!found) {
+        *answered = 1;
+        pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND", "No such tenant.");
+        return 1;
+    }
+    return 0;
+}
+
+/* Filter values as statement arguments: each filter twice (see pf_sql.c),
+ * NULL when the filter is absent. */
+static void filter_args(request_rec *r, const list_def *def, const pf_qvalue *qv,
+                        const char **args, int *n)
+{
+    for (size_t i = Q_FIRST_FILTER; i < def->nspec; i++) {
+        const char *v = qv[i].present
+            ? pf_sql_text_array(r->pool, qv[i].items, qv[i].count) : NULL;
+        args[(*n)++] = v;
+        args[(*n)++] = v;
+    }
+}
+
+static int run_list(request_rec *r, pf_req *rq, const list_def *def)
+{
+    pf_qvalue qv[8];
+    pf_qerror qe;
+    const char *args[20];
+    const char *cols[16];
+    const char *tenant;
+    long long limit, offset, total = 0;
+    int n = 0, answered;
+    pf_rows res;
+    pf_db_status st;
+    json_t *data;
+
+    if (pf_query_parse(r->pool, r->args, def->spec, def->nspec, qv, &qe) != 0) {
+        return pf_send_param_error(r, qe.field, qe.message);
+    }
+    limit = qv[Q_LIMIT].present ? qv[Q_LIMIT].ival : 100;
+    offset = qv[Q_OFFSET].present ? qv[Q_OFFSET].ival : 0;
+    tenant = qv[Q_TENANT].present ? qv[Q_TENANT].str : NULL;
+    if (tenant && tenant_missing(r, rq, tenant, &answered)) {
+        return OK;
+    }
+
+    args[n++] = rq->customer_id;
+    args[n++] = tenant;
+    args[n++] = tenant;
+    filter_args(r, def, qv, args, &n);
+
+    st = pf_db_select(r, def->count_sql, n, args, &res);
+    if (st != PF_DB_OK) {
+        return pf_db_fail(r, st);
+    }
+    while (pf_db_next(r, &res, cols, 1)) {
+        total = cols[0] ? apr_atoi64(cols[0]) : 0;
+    }
+
+    args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)limit);
+    args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
+    st = pf_db_select(r, def->list_sql, n, args, &res);
+    if (st != PF_DB_OK) {
+        return pf_db_fail(r, st);
+    }
+    data = pf_json_pool_own(r->pool, json_array());
+    while (pf_db_next(r, &res, cols, def->ncols)) {
+        json_array_append_new(data, def->shape(cols));
+    }
+    return pf_send_json_cached(r, pf_shape_list(json_incref(data), total, limit, offset, tenant));
+}
+
+/* Detail routes take only ?tenant=. */
+static const pf_qspec detail_spec[] = { { "tenant", PF_Q_UUID, 0, 0, NULL } };
+
+static int detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
+{
+    pf_qvalue qv[1];
+    pf_qerror qe;
+    int answered;
+
+    *tenant = NULL;
+    if (pf_query_parse(r->pool, r->args, detail_spec, 1, qv, &qe) != 0) {
+        pf_send_param_error(r, qe.field, qe.message);
+        return 1;
+    }
+    if (qv[0].present) {
+        *tenant = qv[0].str;
+        if (tenant_missing(r, rq, *tenant, &answered)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int not_found(request_rec *r)
+{
+    return pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND", "No such resource.");
+}
+
+static json_t *shape_finding_list(const char *const *c)
+{
+    return pf_shape_finding(c, 0);
+}
+
+int pf_route_tenants(request_rec *r, pf_req *rq)
+{
+    static const pf_qspec spec[] = { COMMON_PARAMS };
+    static const list_def def = { PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_COUNT, PF_TEN_NCOLS,
+                                  pf_shape_tenant, spec, sizeof(spec) / sizeof(spec[0]) };
+    return run_list(r, rq, &def);
+}
+
+int pf_route_identities(request_rec *r, pf_req *rq)
+{
+    static const pf_qspec spec[] = { COMMON_PARAMS,
+                                     { "type", PF_Q_ENUM_LIST, 0, 0, identity_types } };
+    static const list_def def = { PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_COUNT, PF_IDN_NCOLS,
+                                  pf_shape_identity, spec, sizeof(spec) / sizeof(spec[0]) };
+    return run_list(r, rq, &def);
+}
+
+int pf_route_findings(request_rec *r, pf_req *rq)
+{
+    static const pf_qspec spec[] = { COMMON_PARAMS,
+                                     { "severity", PF_Q_ENUM_LIST, 0, 0, severities },
+                                     { "status", PF_Q_ENUM_LIST, 0, 0, statuses },
+                                     { "findingType", PF_Q_TEXT_LIST, 0, 0, NULL } };
+    static const list_def def = { PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_COUNT, PF_FND_LIST_NCOLS,
+                                  shape_finding_list, spec, sizeof(spec) / sizeof(spec[0]) };
+    return run_list(r, rq, &def);
+}
+
+int pf_route_roles(request_rec *r, pf_req *rq)
+{
+    static const pf_qspec spec[] = { COMMON_PARAMS,
+                                     { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
+    static const list_def def = { PF_SQL_ROLES_LIST, PF_SQL_ROLES_COUNT, PF_ROL_NCOLS,
+                                  pf_shape_role, spec, sizeof(spec) / sizeof(spec[0]) };
+    return run_list(r, rq, &def);
+}
+
+int pf_route_identity(request_rec *r, pf_req *rq)
+{
+    const char *tenant;
+    const char *args[4];
+    const char *cols[PF_IDN_NCOLS];
+    pf_rows res;
+    pf_db_status st;
+    json_t *obj = NULL, *assignments;
+
+    if (detail_tenant(r, rq, &tenant)) {
+        return OK;
+    }
+    args[0] = rq->customer_id;
+    args[1] = rq->route.param;
+    args[2] = tenant;
+    args[3] = tenant;
+    st = pf_db_select(r, PF_SQL_IDENTITY_GET, 4, args, &res);
+    if (st != PF_DB_OK) {
+        return pf_db_fail(r, st);
+    }
+    while (pf_db_next(r, &res, cols, PF_IDN_NCOLS)) {
+        if (!obj) {
+            obj = pf_json_pool_own(r->pool, pf_shape_identity(cols));
+        }
+    }
+    if (!obj) {
+        return not_found(r);
+    }
+    st = pf_db_select(r, PF_SQL_ROLE_ASSIGNMENTS, 2, args, &res);
+    if (st != PF_DB_OK) {
+        return pf_db_fail(r, st);
+    }
+    assignments = json_array();
+    while (pf_db_next(r, &res, cols, PF_RA_NCOLS)) {
+        json_array_append_new(assignments, pf_shape_role_assignment(cols));
+    }
+    json_object_set_new(obj, "roleAssignments", assignments);
+    return pf_send_json_cached(r, json_pack("{s:O}", "data", obj));
+}
+
+int pf_route_finding(request_rec *r, pf_req *rq)
+{
+    const char *tenant;
+    const char *args[4];
+    const char *cols[PF_FND_DETAIL_NCOLS];
+    pf_rows res;
+    pf_db_status st;
+    json_t *obj = NULL;
+
+    if (detail_tenant(r, rq, &tenant)) {
+        return OK;
+    }
+    args[0] = rq->customer_id;
+    args[1] = rq->route.param;
+    args[2] = tenant;
+    args[3] = tenant;
+    st = pf_db_select(r, PF_SQL_FINDING_GET, 4, args, &res);
+    if (st != PF_DB_OK) {
+        return pf_db_fail(r, st);
+    }
+    while (pf_db_next(r, &res, cols, PF_FND_DETAIL_NCOLS)) {
+        if (!obj) {
+            obj = pf_json_pool_own(r->pool, pf_shape_finding(cols, 1));
+        }
+    }
+    if (!obj) {
+        return not_found(r);
+    }
+    return pf_send_json_cached(r, json_pack("{s:O}", "data", obj));
+}

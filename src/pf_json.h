@@ -1,0 +1,38 @@
+/* JSON shaping shared by the routes: error bodies, nullable values, dumping
+ * into a pool, ETags. No httpd dependency. */
+#ifndef PF_JSON_H
+#define PF_JSON_H
+
+#include <stddef.h>
+#include <apr_pools.h>
+#include <jansson.h>
+
+/* {"error": {"code", "message"[, "details": [{"field", "message"}]]}} */
+json_t *pf_json_error(const char *code, const char *message, const char *field,
+                      const char *field_message);
+
+/* A jansson string, or null when s is NULL. Bytes that are not UTF-8 are
+ * replaced rather than dropping the whole value. */
+json_t *pf_json_str(const char *s);
+json_t *pf_json_str_pool(apr_pool_t *p, const char *s);
+
+/* "t"/"f" from PostgreSQL's text output as a JSON boolean. */
+json_t *pf_json_bool_text(const char *s);
+
+/* Compact serialisation, copied into p and freed by jansson at once;
+ * the json_t reference is released. NULL on allocation failure. */
+char *pf_json_dump(apr_pool_t *p, json_t *j, size_t *len);
+
+/* Ties a json_t to a pool so error paths cannot leak it. */
+json_t *pf_json_pool_own(apr_pool_t *p, json_t *j);
+
+#define PF_ETAG_SIZE 35 /* quote + 32 hex + quote + NUL */
+
+/* Strong ETag over the exact body bytes. */
+void pf_etag(const char *body, size_t len, char out[PF_ETAG_SIZE]);
+
+/* If-None-Match evaluation (weak comparison, as RFC 9110 asks for it):
+ * 1 when the header holds "*" or a tag equal to etag. */
+int pf_etag_matches(const char *if_none_match, const char *etag);
+
+#endif

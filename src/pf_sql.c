@@ -1,0 +1,131 @@
+#include "pf_sql.h"
+
+#include <string.h>
+
+/* RFC 3339, UTC, microseconds: the order clients see is the order we sort. */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Optional filters: a NULL parameter switches the condition off. Each
+ * parameter appears twice because apr_dbd numbers every %s. */
+#define TENANT_FILTER(col) " AND (%s::uuid IS NULL OR " col " = %s::uuid)"
+#define TEXT_FILTER(col)   " AND (%s::text[] IS NULL OR " col " = ANY(%s::text[]))"
+#define UUID_FILTER(col)   " AND (%s::uuid[] IS NULL OR " col " = ANY(%s::uuid[]))"
+#define PAGE               " LIMIT %s::int OFFSET %s::int"
+
+#define TENANT_COLS \
+    "t.tenant_id, t.display_name, t.primary_domain, t.status, " TS("t.connected_at") ", " \
+    TS("t.last_sync_at")
+
+#define IDENTITY_COLS \
+    "i.id, i.tenant_id, i.type, i.display_name, i.user_principal_name, i.app_id, i.object_id," \
+    " i.enabled, " TS("i.created_at") ", " TS("i.last_sign_in_at")
+
+#define FINDING_COLS \
+    "f.id, f.tenant_id, f.severity, f.status, f.finding_type, f.title, f.identity_id, " \
+    TS("f.first_seen_at") ", " TS("f.last_seen_at") ", " TS("f.resolved_at")
+
+#define FINDING_WHERE \
+    " WHERE f.customer_id = %s::uuid" TENANT_FILTER("f.tenant_id") TEXT_FILTER("f.severity") \
+    TEXT_FILTER("f.status") TEXT_FILTER("f.finding_type")
+
+#define IDENTITY_WHERE \
+    " WHERE i.customer_id = %s::uuid" TENANT_FILTER("i.tenant_id") TEXT_FILTER("i.type")
+
+#define ROLE_WHERE \
+    " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
+    UUID_FILTER("rr.identity_id")
+
+const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
+    /* One round trip resolves the key and, at most once a minute, records
+     * that it was used, so last_used_at stays roughly current without a
+     * write per request. */
+    [PF_SQL_KEY_LOOKUP] = { "pf_key_lookup",
+        "WITH k AS ("
+        "  SELECT id, customer_id, scopes, expires_at, revoked_at, last_used_at"
+        "  FROM permafrost.api_keys WHERE key_hash = decode(%s, 'hex')),"
+        " touch AS ("
+        "  UPDATE permafrost.api_keys a SET last_used_at = now() FROM k"
+        "  WHERE a.id = k.id AND k.revoked_at IS NULL"
+        "    AND (k.expires_at IS NULL OR k.expires_at > now())"
+        "    AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds')"
+        "  RETURNING a.id)"
+        " SELECT k.id, k.customer_id, array_to_string(k.scopes, ','),"
+        "  (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())),"
+        "  COALESCE(floor(extract(epoch FROM k.expires_at))::bigint, 0),"
+        "  (SELECT count(*) FROM touch)"
+        " FROM k" },
+    [PF_SQL_HEALTH] = { "pf_health", "SELECT 1" },
+
+    [PF_SQL_TENANT_EXISTS] = { "pf_tenant_exists",
+        "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid" },
+    [PF_SQL_TENANTS_LIST] = { "pf_tenants_list",
+        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
+        TENANT_FILTER("t.tenant_id") " ORDER BY t.display_name, t.tenant_id" PAGE },
+    [PF_SQL_TENANTS_COUNT] = { "pf_tenants_count",
+        "SELECT count(*) FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
+        TENANT_FILTER("t.tenant_id") },
+
+    [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list",
+        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
+        " ORDER BY i.display_name, i.id" PAGE },
+    [PF_SQL_IDENTITIES_COUNT] = { "pf_identities_count",
+        "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE },
+    [PF_SQL_IDENTITY_GET] = { "pf_identity_get",
+        "SELECT " IDENTITY_COLS " FROM permafrost.identities i"
+        " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id") },
+    [PF_SQL_ROLE_ASSIGNMENTS] = { "pf_role_assignments",
+        "SELECT ra.id, ra.role_name, ra.role_definition_id, ra.scope, ra.assignment_type, "
+        TS("ra.created_at") " FROM permafrost.role_assignments ra"
+        " WHERE ra.customer_id = %s::uuid AND ra.identity_id = %s::uuid"
+        " ORDER BY ra.role_name, ra.id" },
+
+    [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
+        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
+        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" PAGE },
+    [PF_SQL_FINDINGS_COUNT] = { "pf_findings_count",
+        "SELECT count(*) FROM permafrost.findings f" FINDING_WHERE },
+    [PF_SQL_FINDING_GET] = { "pf_finding_get",
+        "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
+        " i.display_name, i.type"
+        " FROM permafrost.findings f LEFT JOIN permafrost.identities i"
+        "   ON i.customer_id = f.customer_id AND i.id = f.identity_id"
+        " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
+
+    [PF_SQL_ROLES_LIST] = { "pf_roles_list",
+        "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type,"
+        " rr.current_role_name, rr.recommended_role_name, rr.scope,"
+        " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
+        " FROM permafrost.role_recommendations rr JOIN permafrost.identities i"
+        "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
+        ROLE_WHERE " ORDER BY rr.created_at DESC, rr.id" PAGE },
+    [PF_SQL_ROLES_COUNT] = { "pf_roles_count",
+        "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE },
+};
+
+const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count)
+{
+    size_t need = 3;
+    char *out, *o;
+
+    for (int i = 0; i < count; i++) {
+        need += strlen(items[i]) * 2 + 3;
+    }
+    o = out = apr_palloc(p, need);
+    *o++ = '{';
+    for (int i = 0; i < count; i++) {
+        if (i) {
+            *o++ = ',';
+        }
+        *o++ = '"';
+        for (const char *c = items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                *o++ = '\\';
+            }
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
