@@ -1,0 +1,271 @@
+"""Contract sections 3 to 6 and 12: the read API against real data.
+
+Two customers get demo data of the same shape plus hand-made look-alike rows
+(same names, same types); every route is checked for isolation, order,
+pagination, filters, validation and conditional requests."""
+import json
+import urllib.parse
+import uuid
+
+import pytest
+
+SEV_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+TENANT_A = "aaaaaaaa-0000-4000-8000-000000000001"
+TENANT_B = "bbbbbbbb-0000-4000-8000-000000000001"
+TRICKY = ['Quote "Q" O\'Brien', "Back\\slash", "Tab\tand\nnewline", "Zoë 🚀",
+          "محمد عبد الله", "\u202eRTL override", "NUL-free \u0001 control"]
+
+
+@pytest.fixture(scope="module")
+def data(world, pg):
+    a = world.customer("Look Alike A")
+    b = world.customer("Look Alike B")
+    for cid, tid in ((a, TENANT_A), (b, TENANT_B)):
+        world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "240",
+                    "--findings", "900", check=0)
+        world.tenant(cid, tid, "Shared Name Tenant", "shared.example")
+        for i, name in enumerate(TRICKY):
+            iid = str(uuid.uuid4())
+            pg.psql(f"INSERT INTO permafrost.identities (id, customer_id, tenant_id, type, "
+                    f"display_name, object_id) VALUES ('{iid}', '{cid}', '{tid}', 'user', "
+                    f"$${name}$$, gen_random_uuid())")
+            pg.psql(f"INSERT INTO permafrost.findings (customer_id, tenant_id, identity_id, "
+                    f"severity, finding_type, title, evidence) VALUES ('{cid}', '{tid}', "
+                    f"'{iid}', 'high', 'look,alike', $${name}$$, "
+                    f"$j${json.dumps({'note': name, 'n': i})}$j$)")
+    ka, _ = world.key(a)
+    kb, _ = world.key(b)
+    return {"a": a, "b": b, "ka": ka, "kb": kb}
+
+
+def rows(pg, sql):
+    out = pg.psql(f"SELECT coalesce(json_agg(x), '[]') FROM ({sql}) x")
+    return json.loads(out)
+
+
+def fetch_all(client, key, path, params, limit):
+    """Pages of a list, one after another, and the totals each reported."""
+    got, totals, offset = [], set(), 0
+    while True:
+        q = dict(params, limit=limit, offset=offset)
+        r = client.get(path + "?" + urllib.parse.urlencode(q, safe=","), key)
+        assert r.status == 200, r.body
+        body = r.json()
+        totals.add(body["meta"]["total"])
+        assert body["meta"]["limit"] == limit and body["meta"]["offset"] == offset
+        got.extend(body["data"])
+        if len(body["data"]) < limit:
+            break
+        offset += limit
+    return got, totals
+
+
+def expected_findings(pg, cid, where=""):
+    rs = rows(pg, f"SELECT id::text, severity, "
+                  f"to_char(first_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') fs "
+                  f"FROM permafrost.findings WHERE customer_id = '{cid}' {where}")
+    # Order computed here, independently of the module's SQL.
+    rs.sort(key=lambda x: x["id"])
+    rs.sort(key=lambda x: x["fs"], reverse=True)
+    rs.sort(key=lambda x: SEV_RANK[x["severity"]])
+    return [x["id"] for x in rs]
+
+
+@pytest.mark.parametrize("params,where", [
+    ({}, ""),
+    ({"severity": "critical,high", "status": "open"},
+     "AND severity IN ('critical','high') AND status = 'open'"),
+    ({"status": "resolved,suppressed"}, "AND status <> 'open'"),
+    ({"tenant": "DEMO"}, "AND tenant_id = 'DEMO'"),
+    ({"findingType": "look,alike"}, "AND finding_type IN ('look', 'alike')"),
+    ({"findingType": "look%2Calike"}, None),
+])
+def test_findings_pages_concatenate(client, pg, data, params, where):
+    if where is None:
+        # %2C is a literal comma: one value "look,alike"
+        r = client.get("/api/v1/findings?findingType=look%2Calike&limit=500", data["ka"])
+        assert r.status == 200
+        assert r.json()["meta"]["total"] == len(TRICKY)
+        return
+    if params.get("tenant") == "DEMO":
+        demo = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = "
+                       f"'{data['a']}' AND tenant_id <> '{TENANT_A}' ORDER BY 1 LIMIT 1")
+        params = dict(params, tenant=demo)
+        where = where.replace("DEMO", demo)
+    want = expected_findings(pg, data["a"], where)
+    got, totals = fetch_all(client, data["ka"], "/api/v1/findings", params, 97)
+    assert [g["id"] for g in got] == want
+    assert totals == {len(want)}
+    assert len(want) > 97 or params.get("findingType")
+
+
+def test_identities_pages_and_filter(client, pg, data):
+    for params, where in [({}, ""), ({"type": "servicePrincipal,group"},
+                                     "AND type IN ('servicePrincipal', 'group')")]:
+        rs = rows(pg, f"SELECT id::text, display_name FROM permafrost.identities "
+                      f"WHERE customer_id = '{data['a']}' {where}")
+        rs.sort(key=lambda x: (x["display_name"].encode(), x["id"]))
+        got, totals = fetch_all(client, data["ka"], "/api/v1/identities", params, 50)
+        assert [g["id"] for g in got] == [x["id"] for x in rs]
+        assert totals == {len(rs)}
+        assert len(rs) > 50
+
+
+def test_roles_and_tenants_pages(client, pg, data):
+    rs = rows(pg, f"SELECT id::text, to_char(created_at AT TIME ZONE 'UTC', "
+                  f"'YYYY-MM-DD HH24:MI:SS.US') c FROM permafrost.role_recommendations "
+                  f"WHERE customer_id = '{data['a']}'")
+    rs.sort(key=lambda x: x["id"])
+    rs.sort(key=lambda x: x["c"], reverse=True)
+    got, totals = fetch_all(client, data["ka"], "/api/v1/roles", {}, 10)
+    assert [g["id"] for g in got] == [x["id"] for x in rs] and len(rs) > 20
+    one = got[0]["identity"]["id"]
+    r = client.get(f"/api/v1/roles?identityId={one}&limit=500", data["ka"])
+    assert r.status == 200
+    assert all(x["identity"]["id"] == one for x in r.json()["data"])
+    assert r.json()["meta"]["total"] == int(pg.psql(
+        f"SELECT count(*) FROM permafrost.role_recommendations WHERE customer_id = "
+        f"'{data['a']}' AND identity_id = '{one}'"))
+    ts = rows(pg, f"SELECT tenant_id::text id, display_name FROM permafrost.tenants "
+                  f"WHERE customer_id = '{data['a']}'")
+    ts.sort(key=lambda x: (x["display_name"].encode(), x["id"]))
+    got, totals = fetch_all(client, data["ka"], "/api/v1/tenants", {}, 1)
+    assert [g["id"] for g in got] == [x["id"] for x in ts]
+
+
+def test_isolation_lists(client, pg, data):
+    b_ids = set(pg.psql(f"SELECT id::text FROM permafrost.findings WHERE customer_id = "
+                        f"'{data['b']}' UNION ALL SELECT id::text FROM permafrost.identities "
+                        f"WHERE customer_id = '{data['b']}' UNION ALL SELECT id::text FROM "
+                        f"permafrost.role_recommendations WHERE customer_id = '{data['b']}'"
+                        ).split())
+    for path in ["/api/v1/findings", "/api/v1/identities", "/api/v1/roles", "/api/v1/tenants"]:
+        got, totals = fetch_all(client, data["ka"], path, {}, 500)
+        ids = {g["id"] for g in got}
+        assert not ids & b_ids, path
+        assert TENANT_B not in {g.get("tenantId", g["id"]) for g in got}
+
+
+def _same_answer(r1, r2):
+    assert r1.status == r2.status
+    h1 = {k.lower(): v for k, v in r1.headers if k.lower() not in ("date",)}
+    h2 = {k.lower(): v for k, v in r2.headers if k.lower() not in ("date",)}
+    for h in (h1, h2):
+        for k in ("x-ratelimit-remaining", "x-ratelimit-reset"):
+            h.pop(k, None)
+    assert h1 == h2
+    assert r1.body == r2.body
+
+
+def test_foreign_ids_answer_like_random_ones(client, pg, data):
+    bf = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id='{data['b']}' LIMIT 1")
+    bi = pg.psql(f"SELECT id FROM permafrost.identities WHERE customer_id='{data['b']}' LIMIT 1")
+    for path, foreign in [("/api/v1/findings/", bf), ("/api/v1/identities/", bi)]:
+        r_foreign = client.get(path + foreign, data["ka"])
+        r_random = client.get(path + str(uuid.uuid4()), data["ka"])
+        assert r_foreign.status == 404
+        _same_answer(r_foreign, r_random)
+        assert client.get(path + foreign, data["kb"]).status == 200
+    for path in ["/api/v1/findings", "/api/v1/identities", "/api/v1/roles", "/api/v1/tenants",
+                 f"/api/v1/findings/{bf}", f"/api/v1/identities/{bi}"]:
+        r_foreign = client.get(f"{path}?tenant={TENANT_B}", data["ka"])
+        r_random = client.get(f"{path}?tenant={uuid.uuid4()}", data["ka"])
+        assert r_foreign.status == 404, path
+        _same_answer(r_foreign, r_random)
+
+
+def test_tenant_filter_meta(client, data):
+    r = client.get(f"/api/v1/identities?tenant={TENANT_A.upper()}", data["ka"])
+    assert r.status == 200
+    assert r.json()["meta"]["tenant"] == TENANT_A
+    assert all(x["tenantId"] == TENANT_A for x in r.json()["data"])
+    r = client.get("/api/v1/identities", data["ka"])
+    assert "tenant" not in r.json()["meta"]
+
+
+def test_detail_shapes(client, pg, data):
+    fid = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id='{data['a']}' AND "
+                  f"finding_type = 'look,alike' ORDER BY title LIMIT 1")
+    r = client.get(f"/api/v1/findings/{fid}", data["ka"])
+    assert r.status == 200
+    d = r.json()["data"]
+    assert "meta" not in r.json()
+    stored = json.loads(pg.psql(f"SELECT evidence FROM permafrost.findings WHERE id='{fid}'"))
+    assert d["evidence"] == stored
+    assert d["identity"]["id"] == d["identityId"] and d["identity"]["type"] == "user"
+    assert d["title"] == d["identity"]["displayName"]
+    # ?tenant= on a detail: right tenant answers, the other tenant hides it
+    assert client.get(f"/api/v1/findings/{fid}?tenant={TENANT_A}", data["ka"]).status == 200
+    other = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id='{data['a']}' "
+                    f"AND tenant_id <> '{TENANT_A}' LIMIT 1")
+    assert client.get(f"/api/v1/findings/{fid}?tenant={other}", data["ka"]).status == 404
+    iid = pg.psql(f"SELECT identity_id FROM permafrost.role_assignments WHERE customer_id="
+                  f"'{data['a']}' GROUP BY identity_id HAVING count(*) > 1 LIMIT 1")
+    r = client.get(f"/api/v1/identities/{iid}", data["ka"])
+    ra = r.json()["data"]["roleAssignments"]
+    assert len(ra) > 1
+    assert [(x["roleName"].encode(), x["id"]) for x in ra] == sorted(
+        (x["roleName"].encode(), x["id"]) for x in ra)
+
+
+def test_unicode_round_trip(client, pg, data):
+    r = client.get(f"/api/v1/identities?tenant={TENANT_A}&limit=500", data["ka"])
+    names = {x["displayName"] for x in r.json()["data"]}
+    for n in TRICKY:
+        assert n in names, n
+    assert r.body.decode("utf-8")  # valid UTF-8 on the wire
+
+
+@pytest.mark.parametrize("query,field", [
+    ("limit=0", "limit"), ("limit=501", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset"),
+    ("offset=10000001", "offset"), ("severity=urgent", "severity"), ("severity=", "severity"),
+    ("severity=high,", "severity"), ("status=closed", "status"), ("tenant=nope", "tenant"),
+    ("tenant=", "tenant"), ("bogus=1", "bogus"), ("limit=1&limit=2", "limit"),
+    ("findingType=", "findingType"), ("findingType=a,,b", "findingType"),
+    ("findingType=%zz", "findingType"), ("type=user", "type"),
+])
+def test_findings_parameter_errors(client, data, query, field):
+    r = client.get("/api/v1/findings?" + query, data["ka"])
+    assert r.status == 400, (query, r.body)
+    err = r.json()["error"]
+    assert err["code"] == "INVALID_PARAMETER"
+    assert err["details"][0]["field"] == field
+
+
+def test_other_routes_parameter_errors(client, data):
+    fid = str(uuid.uuid4())
+    for path, query, field in [("/api/v1/identities", "type=robot", "type"),
+                               ("/api/v1/identities", "severity=high", "severity"),
+                               ("/api/v1/roles", "identityId=x", "identityId"),
+                               ("/api/v1/tenants", "type=user", "type"),
+                               (f"/api/v1/findings/{fid}", "limit=5", "limit"),
+                               (f"/api/v1/identities/{fid}", "offset=0", "offset")]:
+        r = client.get(f"{path}?{query}", data["ka"])
+        assert r.status == 400, (path, query)
+        assert r.json()["error"]["details"][0]["field"] == field
+
+
+def test_offset_past_the_end(client, data):
+    r = client.get("/api/v1/findings?offset=10000000", data["ka"])
+    body = r.json()
+    assert r.status == 200 and body["data"] == [] and body["meta"]["total"] > 0
+
+
+def test_conditional_requests(client, pg, data):
+    url = f"/api/v1/findings?tenant={TENANT_A}&limit=3"
+    r = client.get(url, data["ka"])
+    tag = r.header("ETag")
+    assert tag and tag.startswith('"') and not tag.startswith("W/")
+    for inm in (tag, f'"nope", {tag}', "*", "W/" + tag):
+        r2 = client.get(url, data["ka"], headers={"If-None-Match": inm})
+        assert r2.status == 304 and r2.body == b"", inm
+        assert r2.header("ETag") == tag
+    assert client.get(url, data["ka"], headers={"If-None-Match": '"nope"'}).status == 200
+    # a 404 stays a 404 whatever the precondition
+    assert client.get(f"/api/v1/findings/{uuid.uuid4()}", data["ka"],
+                      headers={"If-None-Match": "*"}).status == 404
+    # the tag follows the body
+    pg.psql(f"UPDATE permafrost.findings SET title = title || '!' WHERE customer_id = "
+            f"'{data['a']}' AND tenant_id = '{TENANT_A}'")
+    r3 = client.get(url, data["ka"], headers={"If-None-Match": tag})
+    assert r3.status == 200 and r3.header("ETag") != tag
