@@ -2,6 +2,7 @@
  * startup checks live here; the work is in src/. */
 #define PF_MODULE_MAIN
 #include "mod_permafrost_private.h"
+#include "pf_routes.h"
 
 #include <apr_optional.h>
 #include <apr_strings.h>
@@ -106,6 +107,7 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         pf_db_prepare_all(sv);
     }
+    pf_cursor_key_init(s);
     return OK;
 }
 

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     pf_dbd_fns dbd;
     int retry_after;      /* seconds, for 503 answers */
+    const unsigned char *cursor_key; /* signs list cursors; same in every child */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"

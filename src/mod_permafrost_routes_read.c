@@ -4,15 +4,19 @@
 #include "pf_json.h"
 #include "pf_query.h"
 #include "pf_shape.h"
+#include "pf_cursor.h"
+
+#include <openssl/rand.h>
 
 #include <apr_strings.h>
 
 /* Every list takes these first, in this order. */
-enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_FIRST_FILTER };
+enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_CURSOR, Q_FIRST_FILTER };
 #define COMMON_PARAMS \
     { "limit", PF_Q_INT, 1, 500, NULL }, \
     { "offset", PF_Q_INT, 0, 10000000, NULL }, \
-    { "tenant", PF_Q_UUID, 0, 0, NULL }
+    { "tenant", PF_Q_UUID, 0, 0, NULL }, \
+    { "cursor", PF_Q_TOKEN, 0, 0, NULL }
 
 static const char *const severities[] = { "critical", "high", "medium", "low", NULL };
 static const char *const statuses[] = { "open", "resolved", "suppressed", NULL };
@@ -20,15 +24,65 @@ static const char *const identity_types[] = { "user", "group", "servicePrincipal
                                               "managedIdentity", "agentIdentity", NULL };
 
 typedef json_t *(*pf_row_shaper)(const char *const *cols);
+/* The sort key of a row, as cursor fields, and those fields as the keyset
+ * statement's arguments. */
+typedef int (*pf_key_of_row)(const char *const *cols, const char **fields);
+typedef void (*pf_keyset_args)(const char *const *fields, const char **args, int *n);
 
 typedef struct {
+    const char *name;
     pf_sql_id list_sql;
     pf_sql_id count_sql;
+    pf_sql_id after_sql;
     int ncols;
     pf_row_shaper shape;
+    int nkey;
+    pf_key_of_row key_of;
+    pf_keyset_args keyset_args;
     const pf_qspec *spec;
     size_t nspec;
 } list_def;
+
+#define PF_CURSOR_POOL_KEY "permafrost-cursor-key"
+
+void pf_cursor_key_init(server_rec *s)
+{
+    apr_pool_t *pp = s->process->pool;
+    void *key = NULL;
+
+    /* Kept in the process pool so cursors stay valid across graceful
+     * restarts; children inherit it, so every child accepts every cursor. */
+    apr_pool_userdata_get(&key, PF_CURSOR_POOL_KEY, pp);
+    if (!key) {
+        key = apr_palloc(pp, PF_CURSOR_KEY_LEN);
+        if (RAND_bytes(key, PF_CURSOR_KEY_LEN) != 1) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "PF00007: no randomness for the cursor key; cursors will not verify");
+            memset(key, 0, PF_CURSOR_KEY_LEN);
+        }
+        apr_pool_userdata_set(key, PF_CURSOR_POOL_KEY, apr_pool_cleanup_null, pp);
+    }
+    for (server_rec *sv = s; sv; sv = sv->next) {
+        pf_srv(sv)->cursor_key = key;
+    }
+}
+
+/* What a cursor may only be replayed with: customer, list, every filter. */
+static const char *cursor_binding(request_rec *r, pf_req *rq, const list_def *def,
+                                  const pf_qvalue *qv)
+{
+    const char *b = apr_pstrcat(r->pool, def->name, "\x1e", rq->customer_id, "\x1e",
+                                qv[Q_TENANT].present ? qv[Q_TENANT].str : "", NULL);
+
+    for (size_t i = Q_FIRST_FILTER; i < def->nspec; i++) {
+        b = apr_pstrcat(r->pool, b, "\x1e", def->spec[i].name, "=", NULL);
+        if (qv[i].present) {
+            b = apr_pstrcat(r->pool, b, pf_sql_text_array(r->pool, qv[i].items, qv[i].count),
+                            NULL);
+        }
+    }
+    return b;
+}
 
 /* A ?tenant= of another customer answers exactly like one that does not
  * exist: the statement binds the caller's customer id. */
@@ -74,14 +128,16 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 {
     pf_qvalue qv[8];
     pf_qerror qe;
-    const char *args[20];
+    const char *args[24];
     const char *cols[16];
-    const char *tenant;
-    long long limit, offset, total = 0;
-    int n = 0, answered;
+    const char *after[PF_CURSOR_MAX_FIELDS];
+    const char *last[PF_CURSOR_MAX_FIELDS];
+    const char *tenant, *binding, *next = NULL;
+    long long limit, offset, total = 0, seen = 0;
+    int n = 0, answered, have_last = 0;
     pf_rows res;
     pf_db_status st;
-    json_t *data;
+    json_t *data, *body;
 
     if (pf_query_parse(r->pool, r->args, def->spec, def->nspec, qv, &qe) != 0) {
         return pf_send_param_error(r, qe.field, qe.message);
@@ -89,6 +145,17 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     limit = qv[Q_LIMIT].present ? qv[Q_LIMIT].ival : 100;
     offset = qv[Q_OFFSET].present ? qv[Q_OFFSET].ival : 0;
     tenant = qv[Q_TENANT].present ? qv[Q_TENANT].str : NULL;
+    binding = cursor_binding(r, rq, def, qv);
+    if (qv[Q_CURSOR].present) {
+        if (qv[Q_OFFSET].present) {
+            return pf_send_param_error(r, "cursor", "cannot be combined with offset");
+        }
+        if (pf_cursor_decode(r->pool, pf_srv(r->server)->cursor_key, binding, qv[Q_CURSOR].str,
+                             after, def->nkey) != 0) {
+            return pf_send_param_error(r, "cursor",
+                                       "is not a cursor this list issued for these filters");
+        }
+    }
     if (tenant && tenant_missing(r, rq, tenant, &answered)) {
         return OK;
     }
@@ -106,17 +173,38 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         total = cols[0] ? apr_atoi64(cols[0]) : 0;
     }
 
-    args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)limit);
-    args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
-    st = pf_db_select(r, def->list_sql, n, args, &res);
+    if (qv[Q_CURSOR].present) {
+        def->keyset_args(after, args, &n);
+    }
+    /* One row more than the page tells whether a next page exists. */
+    args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)(limit + 1));
+    if (!qv[Q_CURSOR].present) {
+        args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
+    }
+    st = pf_db_select(r, qv[Q_CURSOR].present ? def->after_sql : def->list_sql, n, args, &res);
     if (st != PF_DB_OK) {
         return pf_db_fail(r, st);
     }
     data = pf_json_pool_own(r->pool, json_array());
     while (pf_db_next(r, &res, cols, def->ncols)) {
+        if (++seen > limit) {
+            continue; /* read to the end; the extra row only proves more exist */
+        }
         json_array_append_new(data, def->shape(cols));
+        have_last = def->key_of(cols, last) == 0;
+        /* apr_dbd frees the result after its last row: keep copies. */
+        for (int i = 0; have_last && i < def->nkey; i++) {
+            last[i] = apr_pstrdup(r->pool, last[i]);
+        }
     }
-    return pf_send_json_cached(r, pf_shape_list(json_incref(data), total, limit, offset, tenant));
+    if (seen > limit && have_last) {
+        next = pf_cursor_encode(r->pool, pf_srv(r->server)->cursor_key, binding, last,
+                                def->nkey);
+    }
+    body = pf_shape_list(json_incref(data), total, limit, qv[Q_CURSOR].present ? 0 : offset,
+                         tenant);
+    json_object_set_new(json_object_get(body, "meta"), "nextCursor", pf_json_str(next));
+    return pf_send_json_cached(r, body);
 }
 
 /* Detail routes take only ?tenant=. */
@@ -152,11 +240,81 @@ static json_t *shape_finding_list(const char *const *c)
     return pf_shape_finding(c, 0);
 }
 
+/* Sort keys per list (contract section 5) and their keyset arguments, in
+ * the order of the *_AFTER statements in pf_sql.c. */
+static int key_tenant(const char *const *c, const char **f)
+{
+    f[0] = c[PF_TEN_NAME];
+    f[1] = c[PF_TEN_ID];
+    return f[0] && f[1] ? 0 : -1;
+}
+
+static int key_identity(const char *const *c, const char **f)
+{
+    f[0] = c[PF_IDN_NAME];
+    f[1] = c[PF_IDN_ID];
+    return f[0] && f[1] ? 0 : -1;
+}
+
+static void args_by_name(const char *const *f, const char **args, int *n)
+{
+    args[(*n)++] = f[0];
+    args[(*n)++] = f[1];
+}
+
+static int key_finding(const char *const *c, const char **f)
+{
+    const char *s = c[PF_FND_SEVERITY];
+
+    for (int i = 0; s && severities[i]; i++) {
+        if (strcmp(s, severities[i]) == 0) {
+            f[0] = severities[i];
+            f[1] = c[PF_FND_FIRST];
+            f[2] = c[PF_FND_ID];
+            return f[1] && f[2] ? 0 : -1;
+        }
+    }
+    return -1;
+}
+
+static void args_finding(const char *const *f, const char **args, int *n)
+{
+    static const char *const ranks[] = { "0", "1", "2", "3" };
+    const char *rank = "4"; /* unknown severity: sorts after everything */
+
+    for (int i = 0; severities[i]; i++) {
+        if (strcmp(f[0], severities[i]) == 0) {
+            rank = ranks[i];
+        }
+    }
+    args[(*n)++] = rank;
+    args[(*n)++] = rank;
+    args[(*n)++] = f[1];
+    args[(*n)++] = f[1];
+    args[(*n)++] = f[2];
+}
+
+static int key_role(const char *const *c, const char **f)
+{
+    f[0] = c[PF_ROL_CREATED];
+    f[1] = c[PF_ROL_ID];
+    return f[0] && f[1] ? 0 : -1;
+}
+
+static void args_role(const char *const *f, const char **args, int *n)
+{
+    args[(*n)++] = f[0];
+    args[(*n)++] = f[0];
+    args[(*n)++] = f[1];
+}
+
 int pf_route_tenants(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_COUNT, PF_TEN_NCOLS,
-                                  pf_shape_tenant, spec, sizeof(spec) / sizeof(spec[0]) };
+    static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_COUNT,
+                                  PF_SQL_TENANTS_AFTER, PF_TEN_NCOLS, pf_shape_tenant, 2,
+                                  key_tenant, args_by_name, spec,
+                                  sizeof(spec) / sizeof(spec[0]) };
     return run_list(r, rq, &def);
 }
 
@@ -164,8 +322,10 @@ int pf_route_identities(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "type", PF_Q_ENUM_LIST, 0, 0, identity_types } };
-    static const list_def def = { PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_COUNT, PF_IDN_NCOLS,
-                                  pf_shape_identity, spec, sizeof(spec) / sizeof(spec[0]) };
+    static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_COUNT,
+                                  PF_SQL_IDENTITIES_AFTER, PF_IDN_NCOLS, pf_shape_identity, 2,
+                                  key_identity, args_by_name, spec,
+                                  sizeof(spec) / sizeof(spec[0]) };
     return run_list(r, rq, &def);
 }
 
@@ -175,8 +335,10 @@ int pf_route_findings(request_rec *r, pf_req *rq)
                                      { "severity", PF_Q_ENUM_LIST, 0, 0, severities },
                                      { "status", PF_Q_ENUM_LIST, 0, 0, statuses },
                                      { "findingType", PF_Q_TEXT_LIST, 0, 0, NULL } };
-    static const list_def def = { PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_COUNT, PF_FND_LIST_NCOLS,
-                                  shape_finding_list, spec, sizeof(spec) / sizeof(spec[0]) };
+    static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_COUNT,
+                                  PF_SQL_FINDINGS_AFTER, PF_FND_LIST_NCOLS, shape_finding_list, 3,
+                                  key_finding, args_finding, spec,
+                                  sizeof(spec) / sizeof(spec[0]) };
     return run_list(r, rq, &def);
 }
 
@@ -184,8 +346,9 @@ int pf_route_roles(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
-    static const list_def def = { PF_SQL_ROLES_LIST, PF_SQL_ROLES_COUNT, PF_ROL_NCOLS,
-                                  pf_shape_role, spec, sizeof(spec) / sizeof(spec[0]) };
+    static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_COUNT,
+                                  PF_SQL_ROLES_AFTER, PF_ROL_NCOLS, pf_shape_role, 2, key_role,
+                                  args_role, spec, sizeof(spec) / sizeof(spec[0]) };
     return run_list(r, rq, &def);
 }
 

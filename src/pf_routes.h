@@ -12,4 +12,7 @@ int pf_route_finding(request_rec *r, pf_req *rq);
 int pf_route_roles(request_rec *r, pf_req *rq);
 int pf_route_tenants(request_rec *r, pf_req *rq);
 
+/* Gives every server the key that signs list cursors (post_config). */
+void pf_cursor_key_init(server_rec *s);
+
 #endif

@@ -12,6 +12,9 @@
 #define UUID_FILTER(col)   " AND (%s::uuid[] IS NULL OR " col " = ANY(%s::uuid[]))"
 #define PAGE               " LIMIT %s::int OFFSET %s::int"
 
+/* Keyset pages continue after the last row's sort key, in list order. */
+#define ONLY_LIMIT         " LIMIT %s::int"
+
 #define TENANT_COLS \
     "t.tenant_id, t.display_name, t.primary_domain, t.status, " TS("t.connected_at") ", " \
     TS("t.last_sync_at")
@@ -30,6 +33,13 @@
 
 #define IDENTITY_WHERE \
     " WHERE i.customer_id = %s::uuid" TENANT_FILTER("i.tenant_id") TEXT_FILTER("i.type")
+
+#define ROLE_SELECT \
+    "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
+    " rr.current_role_name, rr.recommended_role_name, rr.scope," \
+    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at") \
+    " FROM permafrost.role_recommendations rr JOIN permafrost.identities i" \
+    "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
 
 #define ROLE_WHERE \
     " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
@@ -92,14 +102,29 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
 
     [PF_SQL_ROLES_LIST] = { "pf_roles_list",
-        "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type,"
-        " rr.current_role_name, rr.recommended_role_name, rr.scope,"
-        " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
-        " FROM permafrost.role_recommendations rr JOIN permafrost.identities i"
-        "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
-        ROLE_WHERE " ORDER BY rr.created_at DESC, rr.id" PAGE },
+        ROLE_SELECT ROLE_WHERE " ORDER BY rr.created_at DESC, rr.id" PAGE },
     [PF_SQL_ROLES_COUNT] = { "pf_roles_count",
         "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE },
+
+    [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after",
+        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
+        TENANT_FILTER("t.tenant_id") " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
+        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT },
+    [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after",
+        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
+        " AND (i.display_name, i.id) > (%s, %s::uuid)"
+        " ORDER BY i.display_name, i.id" ONLY_LIMIT },
+    [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after",
+        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
+        " AND f.severity_rank >= %s::smallint"
+        " AND (f.severity_rank > %s::smallint OR f.first_seen_at < %s::timestamptz"
+        "      OR (f.first_seen_at = %s::timestamptz AND f.id > %s::uuid))"
+        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" ONLY_LIMIT },
+    [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
+        ROLE_SELECT ROLE_WHERE
+        " AND (rr.created_at < %s::timestamptz OR (rr.created_at = %s::timestamptz"
+        " AND rr.id > %s::uuid))"
+        " ORDER BY rr.created_at DESC, rr.id" ONLY_LIMIT },
 };
 
 const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count)

@@ -269,3 +269,81 @@ def test_conditional_requests(client, pg, data):
             f"'{data['a']}' AND tenant_id = '{TENANT_A}'")
     r3 = client.get(url, data["ka"], headers={"If-None-Match": tag})
     assert r3.status == 200 and r3.header("ETag") != tag
+
+
+def walk_cursor(client, key, path, params, limit):
+    got, cur = [], None
+    while True:
+        q = dict(params, limit=limit)
+        if cur:
+            q["cursor"] = cur
+        r = client.get(path + "?" + urllib.parse.urlencode(q, safe=","), key)
+        assert r.status == 200, r.body
+        body = r.json()
+        got.extend(body["data"])
+        cur = body["meta"]["nextCursor"]
+        if cur is None:
+            return got, body
+        assert len(body["data"]) == limit
+
+
+@pytest.mark.parametrize("path,params", [
+    ("/api/v1/findings", {}), ("/api/v1/findings", {"severity": "critical,high",
+                                                    "status": "open"}),
+    ("/api/v1/identities", {}), ("/api/v1/identities", {"type": "user"}),
+    ("/api/v1/roles", {}), ("/api/v1/tenants", {}),
+])
+def test_cursor_walk_equals_offset_walk(client, data, path, params):
+    by_offset, _ = fetch_all(client, data["ka"], path, params, 37)
+    by_cursor, last = walk_cursor(client, data["ka"], path, params, 37)
+    assert [x["id"] for x in by_cursor] == [x["id"] for x in by_offset]
+    assert last["meta"]["total"] == len(by_offset)
+
+
+def test_cursor_null_on_exactly_full_last_page(client, data):
+    total = client.get("/api/v1/tenants", data["ka"]).json()["meta"]["total"]
+    r = client.get(f"/api/v1/tenants?limit={total}", data["ka"]).json()
+    assert len(r["data"]) == total and r["meta"]["nextCursor"] is None
+    r = client.get(f"/api/v1/tenants?limit={total - 1}", data["ka"]).json()
+    assert r["meta"]["nextCursor"] is not None
+
+
+def test_cursor_misuse_is_400(client, data):
+    k = data["ka"]
+    page = client.get("/api/v1/findings?severity=high&limit=5", k).json()
+    cur = page["meta"]["nextCursor"]
+    assert cur
+    ok = client.get(f"/api/v1/findings?severity=high&limit=5&cursor={cur}", k)
+    assert ok.status == 200
+    flipped = cur[:-2] + ("A" if cur[-2] != "A" else "B") + cur[-1]
+    for q in [f"severity=low&cursor={cur}",            # other filters
+              f"cursor={cur}",                          # filter dropped
+              f"severity=high&offset=0&cursor={cur}",  # with offset
+              f"severity=high&cursor={flipped}",        # altered
+              "severity=high&cursor=garbage",           # malformed
+              "severity=high&cursor="]:                 # empty
+        r = client.get("/api/v1/findings?" + q, k)
+        assert r.status == 400, q
+        assert r.json()["error"]["details"][0]["field"] == "cursor", q
+    # another customer's cursor
+    r = client.get(f"/api/v1/findings?severity=high&limit=5&cursor={cur}", data["kb"])
+    assert r.status == 400
+    # another list's cursor
+    icur = client.get("/api/v1/identities?limit=2", k).json()["meta"]["nextCursor"]
+    assert client.get(f"/api/v1/findings?cursor={icur}", k).status == 400
+    # detail routes do not take it
+    fid = page["data"][0]["id"]
+    assert client.get(f"/api/v1/findings/{fid}?cursor={cur}", k).status == 400
+
+
+def test_cursor_continues_after_inserts(client, pg, data):
+    k = data["ka"]
+    first = client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=3", k).json()
+    cur = first["meta"]["nextCursor"]
+    before = client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=100&cursor={cur}", k).json()
+    # a new critical finding sorts before everything already paged
+    pg.psql(f"INSERT INTO permafrost.findings (customer_id, tenant_id, severity, finding_type, "
+            f"title) VALUES ('{data['a']}', '{TENANT_A}', 'critical', 'new', 'new one')")
+    after = client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=100&cursor={cur}", k).json()
+    assert [x["id"] for x in after["data"]] == [x["id"] for x in before["data"]]
+    assert after["meta"]["total"] == before["meta"]["total"] + 1

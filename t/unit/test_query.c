@@ -4,8 +4,10 @@
 #include "pf_query.h"
 #include "pf_shape.h"
 #include "pf_sql.h"
+#include "pf_cursor.h"
 
 #include <apr_general.h>
+#include <apr_strings.h>
 #include <stdlib.h>
 
 static const char *const sev[] = { "critical", "high", "medium", "low", NULL };
@@ -151,6 +153,28 @@ int main(void)
         ok(pf_etag_matches("*", etag), "star matches");
         ok(!pf_etag_matches("\"x\"", etag), "other tag does not match");
         ok(!pf_etag_matches("", etag), "empty does not match");
+    }
+    {
+        unsigned char key[PF_CURSOR_KEY_LEN] = { 1, 2, 3 };
+        unsigned char key2[PF_CURSOR_KEY_LEN] = { 9 };
+        const char *fields[] = { "high", "2026-01-01T00:00:00.000001Z", "Zo\xc3\xab \x1e" };
+        const char *out[3];
+        const char *c = pf_cursor_encode(p, key, "findings|A|x", fields, 3);
+        char *t;
+        ok(strchr(c, '.') && !strchr(c, '='), "cursor is url-safe without padding");
+        ok(pf_cursor_decode(p, key, "findings|A|x", c, out, 3) == 0
+           && strcmp(out[0], "high") == 0 && strcmp(out[2], fields[2]) == 0, "cursor round-trip");
+        ok(pf_cursor_decode(p, key, "findings|B|x", c, out, 3) == -1, "other binding refused");
+        ok(pf_cursor_decode(p, key2, "findings|A|x", c, out, 3) == -1, "other key refused");
+        ok(pf_cursor_decode(p, key, "findings|A|x", c, out, 2) == -1, "field count checked");
+        t = apr_pstrdup(p, c);
+        t[1] = t[1] == 'A' ? 'B' : 'A';
+        ok(pf_cursor_decode(p, key, "findings|A|x", t, out, 3) == -1, "tampered payload refused");
+        ok(pf_cursor_decode(p, key, "findings|A|x", "", out, 3) == -1
+           && pf_cursor_decode(p, key, "findings|A|x", "abc", out, 3) == -1
+           && pf_cursor_decode(p, key, "findings|A|x", "a.b", out, 3) == -1
+           && pf_cursor_decode(p, key, "findings|A|x", "!!!.???", out, 3) == -1,
+           "malformed cursors refused");
     }
     apr_pool_destroy(p);
     apr_terminate();
