@@ -92,8 +92,10 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
         "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
         " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" PAGE },
+    /* Totals come from counts the database maintains (sql/002): the cost
+     * does not grow with the number of findings. */
     [PF_SQL_FINDINGS_COUNT] = { "pf_findings_count",
-        "SELECT count(*) FROM permafrost.findings f" FINDING_WHERE },
+        "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE },
     [PF_SQL_FINDING_GET] = { "pf_finding_get",
         "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
         " i.display_name, i.type"

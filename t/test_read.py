@@ -347,3 +347,39 @@ def test_cursor_continues_after_inserts(client, pg, data):
     after = client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=100&cursor={cur}", k).json()
     assert [x["id"] for x in after["data"]] == [x["id"] for x in before["data"]]
     assert after["meta"]["total"] == before["meta"]["total"] + 1
+
+
+def test_totals_stay_exact_through_writes(client, world, pg):
+    cid = world.customer("Counting Co")
+    key, _ = world.key(cid)
+    world.admin("demo-data", "--customer", cid, "--tenants", "3", "--identities", "50",
+                "--findings", "600", check=0)
+    t1, t2 = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     f"ORDER BY 1 LIMIT 2").split()
+    combos = [("", ""), ("severity=critical,high&status=open",
+                         "severity IN ('critical','high') AND status = 'open'"),
+              (f"tenant={t1}&status=resolved", f"tenant_id = '{t1}' AND status = 'resolved'"),
+              ("status=suppressed", "status = 'suppressed'")]
+
+    def check():
+        for q, where in combos:
+            want = int(pg.psql(f"SELECT count(*) FROM permafrost.findings WHERE customer_id = "
+                               f"'{cid}'" + (f" AND {where}" if where else "")))
+            r = client.get(f"/api/v1/findings?{q}", key)
+            assert r.json()["meta"]["total"] == want, q
+    check()
+    pg.psql(f"UPDATE permafrost.findings SET status = 'resolved', resolved_at = now() "
+            f"WHERE customer_id = '{cid}' AND severity = 'high' AND status = 'open'")
+    check()
+    pg.psql(f"DELETE FROM permafrost.findings WHERE customer_id = '{cid}' AND severity = 'low'")
+    check()
+    world.admin("analyzer-pass", "--customer", cid, "--tenant-id", t1, "--new-findings", "40",
+                check=0)
+    check()
+    pg.psql(f"DELETE FROM permafrost.tenants WHERE customer_id = '{cid}' AND tenant_id = '{t2}'")
+    check()
+    # demo-data replaces everything: counts follow
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "20",
+                "--findings", "100", check=0)
+    check()
+    assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 100

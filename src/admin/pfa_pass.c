@@ -97,16 +97,16 @@ static int run_pass(PGconn *conn, const char *const params[5], char pass_id[37],
     }
     *times = pfa_query(conn, "cannot complete the pass",
                        "UPDATE permafrost.analyzer_passes SET completed_at = now()"
-                       " WHERE customer_id = $1::uuid AND id = $3::uuid"
-                       " RETURNING " PFA_TS("started_at") ", " PFA_TS("completed_at"),
+                       " WHERE customer_id = $1::uuid AND tenant_id = $2::uuid"
+                       " AND id = $3::uuid RETURNING " PFA_TS("started_at") ", " PFA_TS("completed_at"),
                        3, params);
     if (!*times) {
         return -1;
     }
     res = pfa_query(conn, NULL,
                     "SELECT severity, count(*) FROM permafrost.findings"
-                    " WHERE customer_id = $1::uuid AND first_seen_pass_id = $3::uuid"
-                    " GROUP BY severity", 3, params);
+                    " WHERE customer_id = $1::uuid AND tenant_id = $2::uuid"
+                    " AND first_seen_pass_id = $3::uuid GROUP BY severity", 3, params);
     if (!res) {
         return -1;
     }
