@@ -89,10 +89,11 @@ static const command_rec pf_cmds[] = {
 
 static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
 
-    if (!acquire || !prepare) {
+    if (!open || !close || !prepare) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "PF00001: mod_dbd is not loaded: add 'LoadModule dbd_module "
                      "modules/mod_dbd.so' (Debian: a2enmod dbd) before mod_permafrost");
@@ -100,7 +101,8 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     for (server_rec *sv = s; sv; sv = sv->next) {
         pf_srv_cfg *c = pf_srv(sv);
-        c->dbd.acquire = acquire;
+        c->dbd.open = open;
+        c->dbd.close = close;
         c->dbd.prepare = prepare;
         if (c->retry_after == PF_UNSET) {
             c->retry_after = 5;

@@ -28,38 +28,88 @@ static pf_db_status classify(request_rec *r, ap_dbd_t *dbd, int rv, const char *
     return PF_DB_ERROR;
 }
 
+typedef struct {
+    request_rec *r;
+    pf_req *rq;
+} conn_hold;
+
+static apr_status_t release_conn(void *data)
+{
+    conn_hold *h = data;
+
+    if (h->rq->dbd) {
+        pf_srv(h->r->server)->dbd.close(h->r->server, h->rq->dbd);
+        h->rq->dbd = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* The request keeps one pooled connection from its first statement to its
+ * end (released by a pool cleanup, never held past the request). */
+static ap_dbd_t *conn_for(request_rec *r, pf_req *rq)
+{
+    if (!rq->dbd) {
+        conn_hold *h = apr_palloc(r->pool, sizeof(*h));
+        rq->dbd = pf_srv(r->server)->dbd.open(r->pool, r->server);
+        if (!rq->dbd) {
+            return NULL;
+        }
+        h->r = r;
+        h->rq = rq;
+        apr_pool_cleanup_register(r->pool, h, release_conn, apr_pool_cleanup_null);
+    }
+    return rq->dbd;
+}
+
+/* After PostgreSQL restarts, every pooled connection is stale but looks
+ * healthy until used. A statement that fails on a lost connection hands the
+ * connection back (mod_dbd then finds it broken and discards it) and runs
+ * again on another one, so a restart costs no client an error once the
+ * database is back. */
+#define PF_DB_ATTEMPTS 4
+
 pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
                           pf_rows *rows)
 {
-    pf_srv_cfg *c = pf_srv(r->server);
     const char *label = pf_sql_statements[id].label;
-    ap_dbd_t *dbd = c->dbd.acquire(r);
-    apr_dbd_prepared_t *stmt;
-    int rv;
+    pf_req *rq = pf_req_get(r);
+    pf_db_status st = PF_DB_UNAVAILABLE;
 
     rows->res = NULL;
     rows->row = NULL;
-    rows->dbd = dbd;
-    if (!dbd) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "PF00004: no database connection available (is PostgreSQL up and "
-                      "migrated?)");
-        return PF_DB_UNAVAILABLE;
+    rows->dbd = NULL;
+    for (int attempt = 0; attempt < PF_DB_ATTEMPTS; attempt++) {
+        ap_dbd_t *dbd = conn_for(r, rq);
+        apr_dbd_prepared_t *stmt;
+        int rv;
+
+        if (!dbd) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "PF00004: no database connection available (is PostgreSQL up and "
+                          "migrated?)");
+            return PF_DB_UNAVAILABLE;
+        }
+        rows->dbd = dbd;
+        stmt = apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING);
+        if (!stmt) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PF00005: statement %s was not prepared on this connection", label);
+            return PF_DB_ERROR;
+        }
+        /* Random access: results are read whole, so rows never stay pending
+         * on a pooled connection. */
+        rv = apr_dbd_pselect(dbd->driver, r->pool, dbd->handle, &rows->res, stmt, 1, nargs,
+                             args);
+        if (rv == 0) {
+            return PF_DB_OK;
+        }
+        st = classify(r, dbd, rv, label);
+        if (st != PF_DB_UNAVAILABLE) {
+            return st;
+        }
+        release_conn(&(conn_hold){ r, rq });
     }
-    stmt = apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING);
-    if (!stmt) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "PF00005: statement %s was not prepared on this connection", label);
-        return PF_DB_ERROR;
-    }
-    /* Random access: results are read whole, so rows never stay pending on
-     * a pooled connection. */
-    rv = apr_dbd_pselect(dbd->driver, r->pool, dbd->handle, &rows->res, stmt, 1, nargs,
-                         args);
-    if (rv != 0) {
-        return classify(r, dbd, rv, label);
-    }
-    return PF_DB_OK;
+    return st;
 }
 
 int pf_db_next(request_rec *r, pf_rows *rows, const char **cols, int ncols)

@@ -30,7 +30,8 @@ extern module AP_MODULE_DECLARE_DATA permafrost_module;
 
 /* mod_dbd's functions, looked up once at startup. */
 typedef struct {
-    ap_dbd_t *(*acquire)(request_rec *);
+    ap_dbd_t *(*open)(apr_pool_t *, server_rec *);
+    void (*close)(server_rec *, ap_dbd_t *);
     void (*prepare)(server_rec *, const char *, const char *);
 } pf_dbd_fns;
 
@@ -58,6 +59,7 @@ typedef struct {
     long rl_limit;
     long rl_remaining;
     apr_int64_t rl_reset;
+    ap_dbd_t *dbd;        /* this request's pooled connection, if any */
 } pf_req;
 
 /* mod_permafrost.c */
