@@ -12,6 +12,9 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     pf_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
 
     c->retry_after = PF_UNSET;
+    c->rl_limit = PF_UNSET;
+    c->rl_window = PF_UNSET;
+    c->rl_slots = PF_UNSET;
     return c;
 }
 
@@ -21,6 +24,10 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     pf_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
 
     c->retry_after = add->retry_after != PF_UNSET ? add->retry_after : base->retry_after;
+    /* Limit and window are set together, so they merge together. */
+    c->rl_limit = add->rl_limit != PF_UNSET ? add->rl_limit : base->rl_limit;
+    c->rl_window = add->rl_limit != PF_UNSET ? add->rl_window : base->rl_window;
+    c->rl_slots = base->rl_slots; /* global only */
     return c;
 }
 
@@ -79,11 +86,60 @@ static const char *set_retry_after(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_rate_limit(cmd_parms *cmd, void *dconf, const char *n, const char *secs)
+{
+    pf_srv_cfg *c = pf_srv(cmd->server);
+    char *end;
+    long v, w;
+
+    if (!secs) {
+        if (strcasecmp(n, "off") != 0) {
+            return "PermafrostRateLimit takes <requests> <seconds>, or off";
+        }
+        c->rl_limit = 0;
+        c->rl_window = 0;
+        return NULL;
+    }
+    v = strtol(n, &end, 10);
+    if (end == n || *end || v < 1 || v > (long)PF_RL_MAX_LIMIT) {
+        return "PermafrostRateLimit: requests must be a whole number from 1 to 1000000000";
+    }
+    w = strtol(secs, &end, 10);
+    if (end == secs || *end || w < 1 || w > (long)PF_RL_MAX_WINDOW) {
+        return "PermafrostRateLimit: seconds must be a whole number from 1 to 31536000";
+    }
+    c->rl_limit = v;
+    c->rl_window = w;
+    return NULL;
+}
+
+static const char *set_rate_limit_slots(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long v;
+
+    if (err) {
+        return err;
+    }
+    v = strtol(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > (long)PF_RL_MAX_SLOTS) {
+        return "PermafrostRateLimitSlots must be a whole number from 1 to 4194304";
+    }
+    pf_srv(cmd->server)->rl_slots = v;
+    return NULL;
+}
+
 static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostBasePath", set_base_path, NULL, ACCESS_CONF,
                   "URL path the permafrost handler serves (default /api/v1)"),
     AP_INIT_TAKE1("PermafrostRetryAfter", set_retry_after, NULL, RSRC_CONF,
                   "Retry-After seconds sent when the database is unavailable (default 5)"),
+    AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
+                   "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
+    AP_INIT_TAKE1("PermafrostRateLimitSlots", set_rate_limit_slots, NULL, RSRC_CONF,
+                  "Keys (per server) with an open rate-limit window that fit in shared memory "
+                  "(default 100000)"),
     { NULL }
 };
 
@@ -119,6 +175,9 @@ static void pf_register_hooks(apr_pool_t *p)
     static const char *const before_dbd[] = { "mod_dbd.c", NULL };
 
     ap_hook_post_config(pf_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(pf_ratelimit_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(pf_ratelimit_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pf_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pf_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

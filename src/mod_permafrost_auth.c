@@ -148,22 +148,30 @@ int pf_access_checker(request_rec *r)
     r->user = rq->key_id;
     r->ap_auth_type = "Bearer";
 
+    /* 404, 405 and 403 use quota too, but stay what they are (never 429). */
     if (!rq->route_found) {
+        pf_ratelimit_count(r, rq, 0);
         pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND", "No such resource.");
         return DONE;
     }
     if (!(pf_method_flag(r->method) & rq->route.methods)) {
+        pf_ratelimit_count(r, rq, 0);
         method_not_allowed(r, &rq->route);
         return DONE;
     }
     if (!(rq->scopes & rq->route.scope)) {
         const char *scope = pf_scope_name(rq->route.scope);
+        pf_ratelimit_count(r, rq, 0);
         apr_table_setn(r->headers_out, "WWW-Authenticate",
                        apr_psprintf(r->pool,
                                     "Bearer realm=\"permafrost\", error=\"insufficient_scope\", "
                                     "scope=\"%s\"", scope));
         pf_send_error(r, HTTP_FORBIDDEN, "FORBIDDEN",
                       apr_psprintf(r->pool, "This key lacks the scope %s.", scope));
+        return DONE;
+    }
+    /* Before any database work for the route: an exhausted key costs nothing. */
+    if (pf_ratelimit_count(r, rq, 1) == DONE) {
         return DONE;
     }
     return OK;

@@ -11,21 +11,22 @@ void pf_db_prepare_all(server_rec *s)
     }
 }
 
-/* A failed statement on a connection that is no longer usable means the
- * database went away: that is 503, not a bug. */
-static pf_db_status classify(request_rec *r, ap_dbd_t *dbd, int rv, const char *label)
+/* apr_dbd's pgsql driver repairs a broken connection with PQreset when it
+ * is checked (mod_dbd checks on every acquire): the session is new and the
+ * statements mod_dbd prepared on it are gone. Preparing them again makes the
+ * connection whole; on a connection that still has them this only fails
+ * harmlessly ("already exists"). */
+static void reprepare(request_rec *r, ap_dbd_t *dbd)
 {
-    const char *msg = apr_dbd_error(dbd->driver, dbd->handle, rv);
-
-    if (apr_dbd_check_conn(dbd->driver, r->pool, dbd->handle) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "PF00002: database connection lost running %s: %s", label,
-                      msg ? msg : "unknown error");
-        return PF_DB_UNAVAILABLE;
+    for (int i = 0; i < PF_SQL_COUNT_; i++) {
+        apr_dbd_prepared_t *stmt = NULL;
+        if (apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle, pf_sql_statements[i].text,
+                            pf_sql_statements[i].label, &stmt) == 0 && stmt) {
+            apr_hash_set(dbd->prepared, pf_sql_statements[i].label, APR_HASH_KEY_STRING, stmt);
+        }
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PF00003: statement %s failed: %s", label,
-                  msg ? msg : "unknown error");
-    return PF_DB_ERROR;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "PF00008: prepared the statements again on a reconnected session");
 }
 
 typedef struct {
@@ -62,10 +63,11 @@ static ap_dbd_t *conn_for(request_rec *r, pf_req *rq)
 }
 
 /* After PostgreSQL restarts, every pooled connection is stale but looks
- * healthy until used. A statement that fails on a lost connection hands the
- * connection back (mod_dbd then finds it broken and discards it) and runs
- * again on another one, so a restart costs no client an error once the
- * database is back. */
+ * healthy until used. A statement that fails on a connection that cannot be
+ * repaired hands it back and runs again on another; one that fails on a
+ * repaired (new) session prepares the statements again and runs once more.
+ * So a restart costs no client an error once the database is back, and a
+ * genuine SQL error still ends as 500 after one repeat. */
 #define PF_DB_ATTEMPTS 4
 
 pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
@@ -74,6 +76,7 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
     const char *label = pf_sql_statements[id].label;
     pf_req *rq = pf_req_get(r);
     pf_db_status st = PF_DB_UNAVAILABLE;
+    int reprepared = 0;
 
     rows->res = NULL;
     rows->row = NULL;
@@ -81,6 +84,7 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
     for (int attempt = 0; attempt < PF_DB_ATTEMPTS; attempt++) {
         ap_dbd_t *dbd = conn_for(r, rq);
         apr_dbd_prepared_t *stmt;
+        const char *msg;
         int rv;
 
         if (!dbd) {
@@ -103,11 +107,23 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
         if (rv == 0) {
             return PF_DB_OK;
         }
-        st = classify(r, dbd, rv, label);
-        if (st != PF_DB_UNAVAILABLE) {
-            return st;
+        msg = apr_dbd_error(dbd->driver, dbd->handle, rv);
+        if (apr_dbd_check_conn(dbd->driver, r->pool, dbd->handle) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "PF00002: database connection lost running %s: %s", label,
+                          msg ? msg : "unknown error");
+            st = PF_DB_UNAVAILABLE;
+            release_conn(&(conn_hold){ r, rq });
+            continue;
         }
-        release_conn(&(conn_hold){ r, rq });
+        if (!reprepared) {
+            reprepared = 1;
+            reprepare(r, dbd);
+            continue;
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PF00003: statement %s failed: %s", label,
+                      msg ? msg : "unknown error");
+        return PF_DB_ERROR;
     }
     return st;
 }

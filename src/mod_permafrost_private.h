@@ -15,6 +15,7 @@
 #include <apr_strings.h>
 
 #include "pf_key.h"
+#include "pf_ratelimit.h"
 #include "pf_route.h"
 #include "pf_sql.h"
 
@@ -39,6 +40,10 @@ typedef struct {
     pf_dbd_fns dbd;
     int retry_after;      /* seconds, for 503 answers */
     const unsigned char *cursor_key; /* signs list cursors; same in every child */
+    long rl_limit;        /* requests per window; 0: off; PF_UNSET: default */
+    long rl_window;       /* seconds */
+    long rl_slots;        /* PermafrostRateLimitSlots (main server only) */
+    apr_uint32_t rl_server; /* this server's identity in the counter table */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"
@@ -94,6 +99,16 @@ int pf_db_fail(request_rec *r, pf_db_status st);
 /* mod_permafrost_auth.c */
 int pf_access_checker(request_rec *r);
 int pf_is_ours(request_rec *r);
+
+/* mod_permafrost_shm.c: rate-limit counters in shared memory */
+int pf_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int pf_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s);
+void pf_ratelimit_child_init(apr_pool_t *p, server_rec *s);
+/* Counts the request against its key's quota and sets the rq->rl_* headers.
+ * Over quota it answers 429 and returns DONE when may_refuse is set;
+ * otherwise (answers already decided: 403, 404, 405) it only counts. */
+int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse);
 
 /* mod_permafrost_handler.c */
 int pf_handler(request_rec *r);
