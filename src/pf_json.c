@@ -2,6 +2,8 @@
 #include "pf_key.h"
 #include "pf_query.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 
@@ -62,18 +64,150 @@ json_t *pf_json_bool_text(const char *s)
     return json_boolean(s[0] == 't');
 }
 
+/* A growing output buffer; failed is set once an allocation fails. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed) {
+        return;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16384;
+        char *nb;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->failed = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+}
+
+/* Same escaping as jansson's own encoder (so output is byte-identical to
+ * json_dumps with JSON_COMPACT), but copies runs of plain bytes at once:
+ * jansson's per-character encoder was the largest cost of a list answer. */
+static void put_string(sbuf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+
+    put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        const char *e = NULL;
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        put(b, s + start, i - start);
+        switch (c) {
+        case '"': e = "\\\""; break;
+        case '\\': e = "\\\\"; break;
+        case '\b': e = "\\b"; break;
+        case '\f': e = "\\f"; break;
+        case '\n': e = "\\n"; break;
+        case '\r': e = "\\r"; break;
+        case '\t': e = "\\t"; break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            e = esc;
+        }
+        put(b, e, strlen(e));
+        start = i + 1;
+    }
+    put(b, s + start, n - start);
+    put(b, "\"", 1);
+}
+
+static void put_value(sbuf *b, json_t *j)
+{
+    char num[32];
+
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        int first = 1;
+        put(b, "{", 1);
+        json_object_foreach(j, key, v) {
+            if (!first) {
+                put(b, ",", 1);
+            }
+            first = 0;
+            put_string(b, key, strlen(key));
+            put(b, ":", 1);
+            put_value(b, v);
+        }
+        put(b, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        put(b, "[", 1);
+        json_array_foreach(j, i, v) {
+            if (i) {
+                put(b, ",", 1);
+            }
+            put_value(b, v);
+        }
+        put(b, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        put_string(b, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        put(b, num, strlen(num));
+        break;
+    case JSON_TRUE:
+        put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        put(b, "null", 4);
+        break;
+    case JSON_REAL: {
+        /* Rare (stored evidence only): let jansson format it. */
+        char *r = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (r) {
+            put(b, r, strlen(r));
+            free(r);
+        }
+        else {
+            b->failed = 1;
+        }
+        break;
+    }
+    }
+}
+
 char *pf_json_dump(apr_pool_t *p, json_t *j, size_t *len)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    char *out;
+    sbuf b = { NULL, 0, 0, 0 };
+    char *out = NULL;
 
+    put_value(&b, j);
     json_decref(j);
-    if (!s) {
-        return NULL;
+    if (!b.failed && b.buf) {
+        *len = b.len;
+        out = apr_pstrmemdup(p, b.buf, b.len);
     }
-    *len = strlen(s);
-    out = apr_pstrmemdup(p, s, *len);
-    free(s);
+    free(b.buf);
     return out;
 }
 
