@@ -53,6 +53,20 @@ pf_key_status pf_key_check(const char *key, size_t len)
     return PF_KEY_OK;
 }
 
+int pf_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 void pf_hex(const unsigned char *in, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {

@@ -34,6 +34,9 @@ int pf_key_generate(char *out);
 void pf_sha256(const void *buf, size_t len, unsigned char out[32]);
 void pf_hex(const unsigned char *in, size_t len, char *out);
 
+/* Value of one hex digit (either case), -1 for anything else. */
+int pf_hexval(char c);
+
 /* Constant-time equality for secrets of equal length. */
 int pf_ct_equal(const void *a, const void *b, size_t len);
 

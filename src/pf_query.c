@@ -4,20 +4,6 @@
 #include <string.h>
 #include <apr_strings.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 long pf_url_decode(const char *s, size_t len, char *out)
 {
     size_t o = 0;
@@ -29,8 +15,8 @@ long pf_url_decode(const char *s, size_t len, char *out)
             if (len - i < 3) {
                 return -1;
             }
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = pf_hexval(s[i + 1]);
+            lo = pf_hexval(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }

@@ -1,4 +1,5 @@
 #include "pf_ratelimit.h"
+#include "pf_key.h"
 
 #include <string.h>
 
@@ -361,20 +362,6 @@ int pf_rl_check(const pf_rl_table *t)
     return filled == t->used ? 0 : -6;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int pf_rl_id_parse(const char *uuid, unsigned char out[PF_RL_ID_LEN])
 {
     size_t n = 0;
@@ -388,8 +375,8 @@ int pf_rl_id_parse(const char *uuid, unsigned char out[PF_RL_ID_LEN])
             }
             continue;
         }
-        hi = hexval(uuid[i]);
-        lo = hi < 0 ? -1 : hexval(uuid[i + 1]);
+        hi = pf_hexval(uuid[i]);
+        lo = hi < 0 ? -1 : pf_hexval(uuid[i + 1]);
         if (lo < 0 || n >= PF_RL_ID_LEN) {
             return -1;
         }
