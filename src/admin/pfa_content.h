@@ -7,7 +7,6 @@
  *   s.name       identity display name, s.upn, s.app_id (may be NULL)
  *   s.e1         random 0..131071, s.e2 random 0..255
  *   s.anchor     "now" of the data
- *   s.h          32 hex digits of randomness, for derived ids
  * Only constants and column references: no user input is ever pasted in.
  */
 #ifndef PFA_CONTENT_H
@@ -59,67 +58,62 @@
 
 #define PFA_SQL_DESCRIPTION \
     "CASE s.ftype" \
-    " WHEN 'standing_privileged_access' THEN format('%s holds %s as a permanent, active assignment at %s. Standing privileged access is usable around the clock by anyone who compromises the identity.', s.name, s.role_name, s.scope)" \
-    " WHEN 'unused_permissions' THEN format('%s has held %s at %s without exercising any of its permissions for %s days.', s.name, s.role_name, s.scope, " PFA_SQL_DAYS_UNUSED ")" \
-    " WHEN 'mfa_not_enforced' THEN format('%s (%s) can sign in with a password alone: no Conditional Access policy requires multifactor authentication for this user, who holds %s.', s.name, s.upn, s.role_name)" \
-    " WHEN 'dormant_account' THEN format('%s has not signed in since %s, yet it is still enabled and holds %s at %s.', s.name, " PFA_SQL_EVTS("s.anchor - " PFA_SQL_DAYS_DORMANT " * interval '1 day'") ", s.role_name, s.scope)" \
-    " WHEN 'privileged_group_exposure' THEN format('Every member of %s, nested groups included, inherits %s at %s.', s.name, s.role_name, s.scope)" \
-    " WHEN 'overprivileged_service_principal' THEN format('Application %s (appId %s) was granted Microsoft Graph application permissions with tenant-wide write access but used only User.Read.All in the last 90 days.', s.name, s.app_id)" \
-    " WHEN 'stale_credential' THEN format('A credential of %s has not been rotated for %s days; long-lived secrets are a common way into a tenant.', s.name, " PFA_SQL_CRED_AGE ")" \
-    " WHEN 'managed_identity_broad_scope' THEN format('Managed identity %s has %s at %s, far beyond the resources its workload touches.', s.name, s.role_name, s.scope)" \
-    " WHEN 'agent_unrestricted_access' THEN format('Agent identity %s acts autonomously with %s at %s; no approval step or owner review gates its actions.', s.name, s.role_name, s.scope)" \
-    " WHEN 'legacy_authentication_enabled' THEN 'Basic authentication over IMAP, POP3 and SMTP AUTH is still accepted, which bypasses multifactor authentication.'" \
-    " ELSE 'Sign-ins that activate privileged directory roles are not covered by any Conditional Access policy.' END"
+    " WHEN 'standing_privileged_access' THEN format('%s holds %s as a permanent, active assignment: whoever compromises the identity can use it at any time.', s.name, s.role_name)" \
+    " WHEN 'unused_permissions' THEN format('%s has not exercised any permission of %s for %s days.', s.name, s.role_name, " PFA_SQL_DAYS_UNUSED ")" \
+    " WHEN 'mfa_not_enforced' THEN format('%s (%s) signs in with a password alone; no Conditional Access policy requires MFA.', s.name, s.upn)" \
+    " WHEN 'dormant_account' THEN format('%s has not signed in for %s days but is still enabled and holds %s.', s.name, " PFA_SQL_DAYS_DORMANT ", s.role_name)" \
+    " WHEN 'privileged_group_exposure' THEN format('Every member of %s, nested groups included, inherits %s.', s.name, s.role_name)" \
+    " WHEN 'overprivileged_service_principal' THEN format('Application %s holds Microsoft Graph write permissions but used only User.Read.All in 90 days.', s.name)" \
+    " WHEN 'stale_credential' THEN format('A credential of %s has not been rotated for %s days.', s.name, " PFA_SQL_CRED_AGE ")" \
+    " WHEN 'managed_identity_broad_scope' THEN format('Managed identity %s has %s far beyond the resources its workload uses.', s.name, s.role_name)" \
+    " WHEN 'agent_unrestricted_access' THEN format('Agent identity %s acts autonomously with %s; no approval step gates its actions.', s.name, s.role_name)" \
+    " WHEN 'legacy_authentication_enabled' THEN 'IMAP, POP3 and SMTP AUTH still accept basic authentication, which bypasses MFA.'" \
+    " ELSE 'Activations of privileged directory roles are not covered by any Conditional Access policy.' END"
 
 #define PFA_SQL_REMEDIATION \
     "CASE s.ftype" \
-    " WHEN 'standing_privileged_access' THEN 'Make the assignment eligible in Privileged Identity Management, with approval, justification and a maximum activation of 8 hours.'" \
-    " WHEN 'unused_permissions' THEN format('Remove the %s assignment, or replace it with a narrower role scoped to the resources actually used.', s.role_name)" \
-    " WHEN 'mfa_not_enforced' THEN 'Require multifactor authentication for this user with a Conditional Access policy and register a phishing-resistant method.'" \
-    " WHEN 'dormant_account' THEN 'Disable the account, remove its role assignments, and delete it after the retention period if nobody claims it.'" \
-    " WHEN 'privileged_group_exposure' THEN 'Make the group role-assignable, review its members, and grant the role through PIM for Groups instead of a standing assignment.'" \
-    " WHEN 'overprivileged_service_principal' THEN 'Remove the unused application permissions and grant admin consent only for what the application calls.'" \
-    " WHEN 'stale_credential' THEN 'Rotate the credential, prefer a certificate or a federated credential, and set an expiry of at most 180 days.'" \
-    " WHEN 'managed_identity_broad_scope' THEN 'Scope the role assignment to the resource group or the resource the workload uses.'" \
-    " WHEN 'agent_unrestricted_access' THEN 'Assign an owner, restrict the agent to a least-privilege role, and require human approval for privileged actions.'" \
-    " WHEN 'legacy_authentication_enabled' THEN 'Block legacy authentication with a Conditional Access policy and disable basic authentication in Exchange Online.'" \
-    " ELSE 'Create a Conditional Access policy that requires phishing-resistant MFA for every privileged directory role.' END"
+    " WHEN 'standing_privileged_access' THEN 'Make the assignment eligible in PIM with approval and an 8-hour maximum activation.'" \
+    " WHEN 'unused_permissions' THEN 'Remove the assignment or replace it with a narrower role.'" \
+    " WHEN 'mfa_not_enforced' THEN 'Require phishing-resistant MFA for this user with Conditional Access.'" \
+    " WHEN 'dormant_account' THEN 'Disable the account and remove its role assignments.'" \
+    " WHEN 'privileged_group_exposure' THEN 'Review the members and grant the role through PIM for Groups.'" \
+    " WHEN 'overprivileged_service_principal' THEN 'Revoke the unused application permissions.'" \
+    " WHEN 'stale_credential' THEN 'Rotate the credential, or replace it with a federated credential.'" \
+    " WHEN 'managed_identity_broad_scope' THEN 'Scope the assignment to the resources the workload uses.'" \
+    " WHEN 'agent_unrestricted_access' THEN 'Assign an owner and require human approval for privileged actions.'" \
+    " WHEN 'legacy_authentication_enabled' THEN 'Block legacy authentication with a Conditional Access policy.'" \
+    " ELSE 'Require phishing-resistant MFA for every privileged directory role.' END"
 
 #define PFA_SQL_EVIDENCE \
     "CASE s.ftype" \
     " WHEN 'standing_privileged_access' THEN jsonb_build_object('roleName', s.role_name," \
-    "   'scope', s.scope, 'assignmentType', 'active', 'assignedDays', 30 + s.e1 % 700," \
-    "   'pimEligible', false, 'lastActivatedAt', NULL)" \
+    "   'scope', s.scope, 'assignmentType', 'active', 'assignedDays', 30 + s.e1 % 700)" \
     " WHEN 'unused_permissions' THEN jsonb_build_object('roleName', s.role_name, 'scope', s.scope," \
     "   'daysUnused', " PFA_SQL_DAYS_UNUSED "," \
     "   'lastUsed', " PFA_SQL_EVTS("s.anchor - " PFA_SQL_DAYS_UNUSED " * interval '1 day' - s.e2 * interval '1 minute'") "," \
     "   'unusedPermissionCount', 5 + s.e2 % 80)" \
     " WHEN 'mfa_not_enforced' THEN jsonb_build_object('userPrincipalName', s.upn," \
     "   'registeredMethods', CASE WHEN s.e2 % 3 = 0 THEN '[\"password\",\"sms\"]'::jsonb ELSE '[\"password\"]'::jsonb END," \
-    "   'conditionalAccessPolicies', 0, 'privilegedRole', s.role_name)" \
+    "   'privilegedRole', s.role_name)" \
     " WHEN 'dormant_account' THEN jsonb_build_object(" \
     "   'lastSignInAt', " PFA_SQL_EVTS("s.anchor - " PFA_SQL_DAYS_DORMANT " * interval '1 day'") "," \
-    "   'daysSinceLastSignIn', " PFA_SQL_DAYS_DORMANT ", 'accountEnabled', true, 'roleName', s.role_name)" \
+    "   'daysSinceLastSignIn', " PFA_SQL_DAYS_DORMANT ", 'roleName', s.role_name)" \
     " WHEN 'privileged_group_exposure' THEN jsonb_build_object('roleName', s.role_name, 'scope', s.scope," \
-    "   'memberCount', " PFA_SQL_MEMBERS ", 'nestedGroupCount', s.e2 % 5, 'guestMembers', s.e2 % 3)" \
+    "   'memberCount', " PFA_SQL_MEMBERS ", 'guestMembers', s.e2 % 3)" \
     " WHEN 'overprivileged_service_principal' THEN jsonb_build_object('appId', s.app_id," \
-    "   'grantedPermissions', '[\"Directory.ReadWrite.All\",\"Application.ReadWrite.All\",\"Mail.ReadWrite\",\"User.Read.All\"]'::jsonb," \
-    "   'usedPermissions', '[\"User.Read.All\"]'::jsonb, 'observationDays', 90)" \
+    "   'grantedPermissions', '[\"Directory.ReadWrite.All\",\"Mail.ReadWrite\",\"User.Read.All\"]'::jsonb," \
+    "   'usedPermissions', '[\"User.Read.All\"]'::jsonb)" \
     " WHEN 'stale_credential' THEN jsonb_build_object(" \
     "   'credentialType', CASE WHEN s.e2 % 3 = 0 THEN 'certificate' ELSE 'clientSecret' END," \
-    "   'keyId', md5(s.h || ':key')::uuid, 'ageDays', " PFA_SQL_CRED_AGE "," \
-    "   'createdAt', " PFA_SQL_EVTS("s.anchor - " PFA_SQL_CRED_AGE " * interval '1 day'") "," \
-    "   'expiresAt', CASE WHEN s.e2 % 4 = 0 THEN NULL ELSE " PFA_SQL_EVTS("s.anchor + (s.e1 % 700) * interval '1 day'") " END)" \
+    "   'ageDays', " PFA_SQL_CRED_AGE ", 'neverExpires', s.e2 % 4 = 0)" \
     " WHEN 'managed_identity_broad_scope' THEN jsonb_build_object('roleName', s.role_name, 'scope', s.scope," \
-    "   'resourcesInScope', 20 + s.e1 % 900," \
-    "   'resourceTypesAccessed', '[\"Microsoft.Storage/storageAccounts\",\"Microsoft.KeyVault/vaults\"]'::jsonb)" \
+    "   'resourcesInScope', 20 + s.e1 % 900)" \
     " WHEN 'agent_unrestricted_access' THEN jsonb_build_object('roleName', s.role_name, 'scope', s.scope," \
-    "   'approvalRequired', false, 'owner', NULL, 'actionsLast30Days', s.e1 % 5000)" \
+    "   'approvalRequired', false, 'actionsLast30Days', s.e1 % 5000)" \
     " WHEN 'legacy_authentication_enabled' THEN jsonb_build_object(" \
-    "   'protocols', '[\"IMAP\",\"POP3\",\"SMTP AUTH\"]'::jsonb, 'signInsLast30Days', s.e1 % 4000," \
-    "   'affectedUsers', 1 + s.e2)" \
-    " ELSE jsonb_build_object('uncoveredRoles', '[\"Global Administrator\",\"Privileged Role Administrator\"]'::jsonb," \
-    "   'policiesEvaluated', 3 + s.e2 % 20) END"
+    "   'protocols', '[\"IMAP\",\"POP3\",\"SMTP AUTH\"]'::jsonb, 'signInsLast30Days', s.e1 % 4000)" \
+    " ELSE jsonb_build_object('uncoveredRoles', '[\"Global Administrator\",\"Privileged Role Administrator\"]'::jsonb)" \
+    " END"
 
 /* Severity from a 0..99 draw: 5% critical, 20% high, 40% medium, 35% low. */
 #define PFA_SQL_SEVERITY(d) \

@@ -64,7 +64,9 @@ static int run_pass(PGconn *conn, const char *const params[5], char pass_id[37],
 {
     PGresult *res;
 
-    if (pfa_exec(conn, NULL, "BEGIN", 0, NULL) != 0) {
+    if (pfa_exec(conn, NULL, "BEGIN", 0, NULL) != 0
+        /* JIT compiling the wide finding expressions costs more than it saves. */
+        || pfa_exec(conn, NULL, "SET LOCAL jit = off", 0, NULL) != 0) {
         return -1;
     }
     if (pfa_customer_exists(conn, params[0]) != 1) {
