@@ -194,7 +194,7 @@ static const pfa_command *find(const char *group, const char *sub)
     return NULL;
 }
 
-static int subcommand_list(const char *group, char *buf, size_t size)
+static void subcommand_list(const char *group, char *buf, size_t size)
 {
     size_t off = 0;
 
@@ -208,7 +208,6 @@ static int subcommand_list(const char *group, char *buf, size_t size)
             off += (size_t)n;
         }
     }
-    return 0;
 }
 
 static int dispatch(pfa_ctx *ctx, int argc, char **argv)
