@@ -15,6 +15,12 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->rl_limit = PF_UNSET;
     c->rl_window = PF_UNSET;
     c->rl_slots = PF_UNSET;
+    c->wh = apr_pcalloc(p, sizeof(*c->wh));
+    c->wh->interval = PF_UNSET;
+    c->wh->attempts = PF_UNSET;
+    c->wh->first_delay = PF_UNSET;
+    c->wh->timeout = PF_UNSET;
+    c->wh->concurrency = PF_UNSET;
     return c;
 }
 
@@ -28,6 +34,7 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->rl_limit = add->rl_limit != PF_UNSET ? add->rl_limit : base->rl_limit;
     c->rl_window = add->rl_limit != PF_UNSET ? add->rl_window : base->rl_window;
     c->rl_slots = base->rl_slots; /* global only */
+    c->wh = base->wh;             /* global only */
     return c;
 }
 
@@ -130,6 +137,84 @@ static const char *set_rate_limit_slots(cmd_parms *cmd, void *dconf, const char 
     return NULL;
 }
 
+/* Webhook directives: global only, one drainer serves the whole httpd. */
+static const char *wh_number(cmd_parms *cmd, const char *arg, long lo, long hi, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end || v < lo || v > hi) {
+        return apr_psprintf(cmd->pool, "%s must be a whole number from %ld to %ld",
+                            cmd->cmd->name, lo, hi);
+    }
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *set_wh_int(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pf_wh_cfg *wh = pf_srv(cmd->server)->wh;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *which = cmd->info;
+
+    if (err) {
+        return err;
+    }
+    if (strcmp(which, "interval") == 0) {
+        return wh_number(cmd, arg, 1, 3600, &wh->interval);
+    }
+    if (strcmp(which, "timeout") == 0) {
+        return wh_number(cmd, arg, 1, 60, &wh->timeout);
+    }
+    return wh_number(cmd, arg, 1, 256, &wh->concurrency);
+}
+
+static const char *set_wh_retry(cmd_parms *cmd, void *dconf, const char *attempts,
+                                const char *delay)
+{
+    pf_wh_cfg *wh = pf_srv(cmd->server)->wh;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    if (wh_number(cmd, attempts, 1, 50, &wh->attempts)) {
+        return "PermafrostWebhookRetry: attempts must be a whole number from 1 to 50";
+    }
+    if (wh_number(cmd, delay, 1, 86400, &wh->first_delay)) {
+        return "PermafrostWebhookRetry: the first delay must be 1 to 86400 seconds";
+    }
+    return NULL;
+}
+
+static const char *set_wh_flag(cmd_parms *cmd, void *dconf, int on)
+{
+    pf_wh_cfg *wh = pf_srv(cmd->server)->wh;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    if (strcmp(cmd->info, "private") == 0) {
+        wh->allow_private = on;
+    }
+    else {
+        wh->allow_http = on;
+    }
+    return NULL;
+}
+
+static const char *set_secret_key_file(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    pf_srv(cmd->server)->wh->key_file = ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
 static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostBasePath", set_base_path, NULL, ACCESS_CONF,
                   "URL path the permafrost handler serves (default /api/v1)"),
@@ -140,6 +225,21 @@ static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_rate_limit_slots, NULL, RSRC_CONF,
                   "Keys (per server) with an open rate-limit window that fit in shared memory "
                   "(default 100000)"),
+    AP_INIT_TAKE1("PermafrostSecretKeyFile", set_secret_key_file, NULL, RSRC_CONF,
+                  "File of 32 random bytes that encrypts webhook signing secrets "
+                  "(permafrost-admin secret-key generate FILE)"),
+    AP_INIT_TAKE1("PermafrostWebhookInterval", set_wh_int, "interval", RSRC_CONF,
+                  "Seconds between two looks at the webhook queue (default 2)"),
+    AP_INIT_TAKE2("PermafrostWebhookRetry", set_wh_retry, NULL, RSRC_CONF,
+                  "<attempts> <first-delay-seconds> of a webhook delivery (default 8 30)"),
+    AP_INIT_TAKE1("PermafrostWebhookTimeout", set_wh_int, "timeout", RSRC_CONF,
+                  "Seconds a receiver has to answer a delivery (default 10)"),
+    AP_INIT_TAKE1("PermafrostWebhookConcurrency", set_wh_int, "concurrency", RSRC_CONF,
+                  "Deliveries in flight at once per httpd (default 16)"),
+    AP_INIT_FLAG("PermafrostWebhookAllowPrivateNetworks", set_wh_flag, "private", RSRC_CONF,
+                 "Allow deliveries to loopback and private addresses (tests and labs only)"),
+    AP_INIT_FLAG("PermafrostWebhookAllowHTTP", set_wh_flag, "http", RSRC_CONF,
+                 "Allow plain http:// webhook URLs (tests and labs only)"),
     { NULL }
 };
 
@@ -166,7 +266,7 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         pf_db_prepare_all(sv);
     }
     pf_cursor_key_init(s);
-    return OK;
+    return pf_webhook_post_config(pconf, s);
 }
 
 static void pf_register_hooks(apr_pool_t *p)

@@ -3,7 +3,7 @@
 
 PF_DEBS="apache2 apache2-dev libaprutil1-dbd-pgsql libjansson-dev libssl-dev
 libcurl4-openssl-dev libpq-dev postgresql-15 postgresql-client-15 autoconf automake libtool
-pkg-config make gcc curl python3 python3-pytest python3-jsonschema"
+pkg-config make gcc curl python3 python3-pytest python3-jsonschema python3-cryptography"
 
 pf_install_deps() {
     local missing=() p

@@ -115,6 +115,7 @@ int pf_access_checker(request_rec *r)
 
     dc = ap_get_module_config(r->per_dir_config, &permafrost_module);
     base = dc && dc->base ? dc->base : PF_DEFAULT_BASE;
+    rq->base = base;
     blen = strlen(base);
     if (strncmp(r->uri, base, blen) == 0) {
         rest = r->uri + blen;

@@ -11,12 +11,24 @@ void pf_db_prepare_all(server_rec *s)
     }
 }
 
+/* Logs against the request when there is one, else against the server
+ * (the webhook drainer runs outside any request). */
+#define PF_DBLOG(r, s, level, ...) \
+    do { \
+        if (r) { \
+            ap_log_rerror(APLOG_MARK, level, 0, r, __VA_ARGS__); \
+        } \
+        else { \
+            ap_log_error(APLOG_MARK, level, 0, s, __VA_ARGS__); \
+        } \
+    } while (0)
+
 /* apr_dbd's pgsql driver repairs a broken connection with PQreset when it
  * is checked (mod_dbd checks on every acquire): the session is new and the
  * statements mod_dbd prepared on it are gone. Preparing them again makes the
  * connection whole; on a connection that still has them this only fails
  * harmlessly ("already exists"). */
-static void reprepare(request_rec *r, ap_dbd_t *dbd)
+static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
 {
     for (int i = 0; i < PF_SQL_COUNT_; i++) {
         apr_dbd_prepared_t *stmt = NULL;
@@ -25,8 +37,7 @@ static void reprepare(request_rec *r, ap_dbd_t *dbd)
             apr_hash_set(dbd->prepared, pf_sql_statements[i].label, APR_HASH_KEY_STRING, stmt);
         }
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "PF00008: prepared the statements again on a reconnected session");
+    PF_DBLOG(r, s, APLOG_INFO, "PF00008: prepared the statements again on a reconnected session");
 }
 
 typedef struct {
@@ -45,23 +56,6 @@ static apr_status_t release_conn(void *data)
     return APR_SUCCESS;
 }
 
-/* The request keeps one pooled connection from its first statement to its
- * end (released by a pool cleanup, never held past the request). */
-static ap_dbd_t *conn_for(request_rec *r, pf_req *rq)
-{
-    if (!rq->dbd) {
-        conn_hold *h = apr_palloc(r->pool, sizeof(*h));
-        rq->dbd = pf_srv(r->server)->dbd.open(r->pool, r->server);
-        if (!rq->dbd) {
-            return NULL;
-        }
-        h->r = r;
-        h->rq = rq;
-        apr_pool_cleanup_register(r->pool, h, release_conn, apr_pool_cleanup_null);
-    }
-    return rq->dbd;
-}
-
 /* After PostgreSQL restarts, every pooled connection is stale but looks
  * healthy until used. A statement that fails on a connection that cannot be
  * repaired hands it back and runs again on another; one that fails on a
@@ -70,67 +64,95 @@ static ap_dbd_t *conn_for(request_rec *r, pf_req *rq)
  * genuine SQL error still ends as 500 after one repeat. */
 #define PF_DB_ATTEMPTS 4
 
-pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
-                          pf_rows *rows)
+pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **held,
+                       pf_sql_id id, int nargs, const char **args, pf_rows *rows)
 {
     const char *label = pf_sql_statements[id].label;
-    pf_req *rq = pf_req_get(r);
+    pf_srv_cfg *c = pf_srv(s);
     pf_db_status st = PF_DB_UNAVAILABLE;
     int reprepared = 0;
 
     rows->res = NULL;
     rows->row = NULL;
     rows->dbd = NULL;
+    rows->pool = p;
     for (int attempt = 0; attempt < PF_DB_ATTEMPTS; attempt++) {
-        ap_dbd_t *dbd = conn_for(r, rq);
+        ap_dbd_t *dbd;
         apr_dbd_prepared_t *stmt;
         const char *msg;
         int rv;
 
+        if (!*held) {
+            *held = c->dbd.open(p, s);
+        }
+        dbd = *held;
         if (!dbd) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "PF00004: no database connection available (is PostgreSQL up and "
-                          "migrated?)");
+            PF_DBLOG(r, s, APLOG_WARNING,
+                     "PF00004: no database connection available (is PostgreSQL up and "
+                     "migrated?)");
             return PF_DB_UNAVAILABLE;
         }
         rows->dbd = dbd;
         stmt = apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING);
         if (!stmt) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "PF00005: statement %s was not prepared on this connection", label);
+            PF_DBLOG(r, s, APLOG_ERR, "PF00005: statement %s was not prepared on this connection",
+                     label);
             return PF_DB_ERROR;
         }
         /* Random access: results are read whole, so rows never stay pending
          * on a pooled connection. */
-        rv = apr_dbd_pselect(dbd->driver, r->pool, dbd->handle, &rows->res, stmt, 1, nargs,
-                             args);
+        rv = apr_dbd_pselect(dbd->driver, p, dbd->handle, &rows->res, stmt, 1, nargs, args);
         if (rv == 0) {
             return PF_DB_OK;
         }
         msg = apr_dbd_error(dbd->driver, dbd->handle, rv);
-        if (apr_dbd_check_conn(dbd->driver, r->pool, dbd->handle) != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "PF00002: database connection lost running %s: %s", label,
-                          msg ? msg : "unknown error");
+        if (apr_dbd_check_conn(dbd->driver, p, dbd->handle) != APR_SUCCESS) {
+            PF_DBLOG(r, s, APLOG_WARNING, "PF00002: database connection lost running %s: %s",
+                     label, msg ? msg : "unknown error");
             st = PF_DB_UNAVAILABLE;
-            release_conn(&(conn_hold){ r, rq });
+            c->dbd.close(s, dbd);
+            *held = NULL;
             continue;
         }
         if (!reprepared) {
             reprepared = 1;
-            reprepare(r, dbd);
+            reprepare(r, s, dbd);
             continue;
         }
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PF00003: statement %s failed: %s", label,
-                      msg ? msg : "unknown error");
+        PF_DBLOG(r, s, APLOG_ERR, "PF00003: statement %s failed: %s", label,
+                 msg ? msg : "unknown error");
         return PF_DB_ERROR;
     }
     return st;
 }
 
+/* The request keeps one pooled connection from its first statement to its
+ * end (released by a pool cleanup, never held past the request). */
+pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
+                          pf_rows *rows)
+{
+    pf_req *rq = pf_req_get(r);
+
+    if (!rq->dbd_release) {
+        conn_hold *h = apr_palloc(r->pool, sizeof(*h));
+        h->r = r;
+        h->rq = rq;
+        apr_pool_cleanup_register(r->pool, h, release_conn, apr_pool_cleanup_null);
+        rq->dbd_release = 1;
+    }
+    return pf_db_run(r, r->pool, r->server, &rq->dbd, id, nargs, args, rows);
+}
+
 int pf_db_next(request_rec *r, pf_rows *rows, const char **cols, int ncols)
 {
-    if (!rows->res || apr_dbd_get_row(rows->dbd->driver, r->pool, rows->res, &rows->row, -1) != 0) {
+    (void)r;
+    return pf_db_next_row(rows, cols, ncols);
+}
+
+int pf_db_next_row(pf_rows *rows, const char **cols, int ncols)
+{
+    if (!rows->res
+        || apr_dbd_get_row(rows->dbd->driver, rows->pool, rows->res, &rows->row, -1) != 0) {
         rows->res = NULL;
         return 0;
     }

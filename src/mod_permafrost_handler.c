@@ -77,6 +77,14 @@ int pf_handler(request_rec *r)
         return pf_route_roles(r, rq);
     case PF_ROUTE_TENANTS:
         return pf_route_tenants(r, rq);
+    case PF_ROUTE_WEBHOOKS:
+        return pf_route_webhooks(r, rq);
+    case PF_ROUTE_WEBHOOK:
+        return pf_route_webhook(r, rq);
+    case PF_ROUTE_WEBHOOK_DELIVERIES:
+        return pf_route_webhook_deliveries(r, rq);
+    case PF_ROUTE_WEBHOOK_TEST:
+        return pf_route_webhook_test(r, rq);
     default:
         return pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND",
                              "This resource is not available in this version.");

@@ -36,8 +36,23 @@ typedef struct {
     void (*prepare)(server_rec *, const char *, const char *);
 } pf_dbd_fns;
 
+/* Webhook settings. Set in the main server only (one drainer per httpd);
+ * every virtual host shares the main server's copy. */
+typedef struct {
+    const char *key_file;        /* PermafrostSecretKeyFile */
+    unsigned char *key;          /* its PF_SECRET_KEY_LEN bytes, or NULL */
+    int interval;                /* PermafrostWebhookInterval, seconds */
+    int attempts;                /* PermafrostWebhookRetry <attempts> ... */
+    int first_delay;             /* ... <first-delay-seconds> */
+    int timeout;                 /* PermafrostWebhookTimeout, seconds */
+    int concurrency;             /* PermafrostWebhookConcurrency */
+    int allow_private;           /* PermafrostWebhookAllowPrivateNetworks */
+    int allow_http;              /* PermafrostWebhookAllowHTTP */
+} pf_wh_cfg;
+
 typedef struct {
     pf_dbd_fns dbd;
+    pf_wh_cfg *wh;
     int retry_after;      /* seconds, for 503 answers */
     const unsigned char *cursor_key; /* signs list cursors; same in every child */
     long rl_limit;        /* requests per window; 0: off; PF_UNSET: default */
@@ -54,6 +69,7 @@ typedef struct {
 
 /* What the access phase learned about a request, for the handler. */
 typedef struct {
+    const char *base;     /* the handler's base path, for Location */
     pf_route route;
     int route_found;
     int authenticated;
@@ -65,6 +81,7 @@ typedef struct {
     long rl_remaining;
     apr_int64_t rl_reset;
     ap_dbd_t *dbd;        /* this request's pooled connection, if any */
+    int dbd_release;      /* the cleanup that hands it back is registered */
 } pf_req;
 
 /* mod_permafrost.c */
@@ -86,9 +103,16 @@ void pf_db_prepare_all(server_rec *s);
 /* A result being read: apr_dbd advances through the same row handle. */
 typedef struct {
     ap_dbd_t *dbd;
+    apr_pool_t *pool;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
 } pf_rows;
+/* Runs a prepared statement on *held, acquiring a connection with
+ * ap_dbd_open when *held is NULL and replacing a lost one; the caller hands
+ * *held back with ap_dbd_close. r may be NULL (work outside requests). */
+pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **held,
+                       pf_sql_id id, int nargs, const char **args, pf_rows *rows);
+int pf_db_next_row(pf_rows *rows, const char **cols, int ncols);
 pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **args,
                           pf_rows *rows);
 /* Next row's columns as strings (NULL for SQL NULL); 0 when done. */
@@ -109,6 +133,9 @@ void pf_ratelimit_child_init(apr_pool_t *p, server_rec *s);
  * Over quota it answers 429 and returns DONE when may_refuse is set;
  * otherwise (answers already decided: 403, 404, 405) it only counts. */
 int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse);
+
+/* mod_permafrost_webhook.c: the delivery drainer (mod_watchdog) */
+int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s);
 
 /* mod_permafrost_handler.c */
 int pf_handler(request_rec *r);

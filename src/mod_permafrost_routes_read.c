@@ -10,38 +10,10 @@
 
 #include <apr_strings.h>
 
-/* Every list takes these first, in this order. */
-enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_CURSOR, Q_FIRST_FILTER };
-#define COMMON_PARAMS \
-    { "limit", PF_Q_INT, 1, 500, NULL }, \
-    { "offset", PF_Q_INT, 0, 10000000, NULL }, \
-    { "tenant", PF_Q_UUID, 0, 0, NULL }, \
-    { "cursor", PF_Q_TOKEN, 0, 0, NULL }
-
 static const char *const severities[] = { "critical", "high", "medium", "low", NULL };
 static const char *const statuses[] = { "open", "resolved", "suppressed", NULL };
 static const char *const identity_types[] = { "user", "group", "servicePrincipal",
                                               "managedIdentity", "agentIdentity", NULL };
-
-typedef json_t *(*pf_row_shaper)(const char *const *cols);
-/* The sort key of a row, as cursor fields, and those fields as the keyset
- * statement's arguments. */
-typedef int (*pf_key_of_row)(const char *const *cols, const char **fields);
-typedef void (*pf_keyset_args)(const char *const *fields, const char **args, int *n);
-
-typedef struct {
-    const char *name;
-    pf_sql_id list_sql;
-    pf_sql_id count_sql;
-    pf_sql_id after_sql;
-    int ncols;
-    pf_row_shaper shape;
-    int nkey;
-    pf_key_of_row key_of;
-    pf_keyset_args keyset_args;
-    const pf_qspec *spec;
-    size_t nspec;
-} list_def;
 
 #define PF_CURSOR_POOL_KEY "permafrost-cursor-key"
 
@@ -72,7 +44,8 @@ static const char *cursor_binding(request_rec *r, pf_req *rq, const list_def *de
                                   const pf_qvalue *qv)
 {
     const char *b = apr_pstrcat(r->pool, def->name, "\x1e", rq->customer_id, "\x1e",
-                                qv[Q_TENANT].present ? qv[Q_TENANT].str : "", NULL);
+                                qv[Q_TENANT].present ? qv[Q_TENANT].str : "", "\x1e",
+                                def->path_param ? rq->route.param : "", NULL);
 
     for (size_t i = Q_FIRST_FILTER; i < def->nspec; i++) {
         b = apr_pstrcat(r->pool, b, "\x1e", def->spec[i].name, "=", NULL);
@@ -86,7 +59,7 @@ static const char *cursor_binding(request_rec *r, pf_req *rq, const list_def *de
 
 /* A ?tenant= of another customer answers exactly like one that does not
  * exist: the statement binds the caller's customer id. */
-static int tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered)
+int pf_tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered)
 {
     const char *args[2] = { rq->customer_id, tenant };
     const char *cols[1];
@@ -156,13 +129,16 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
                                        "is not a cursor this list issued for these filters");
         }
     }
-    if (tenant && tenant_missing(r, rq, tenant, &answered)) {
+    if (tenant && pf_tenant_missing(r, rq, tenant, &answered)) {
         return OK;
     }
 
     args[n++] = rq->customer_id;
     args[n++] = tenant;
     args[n++] = tenant;
+    if (def->path_param) {
+        args[n++] = rq->route.param;
+    }
     filter_args(r, def, qv, args, &n);
 
     st = pf_db_select(r, def->count_sql, n, args, &res);
@@ -207,6 +183,11 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     return pf_send_json_cached(r, body);
 }
 
+int pf_run_list(request_rec *r, pf_req *rq, const list_def *def)
+{
+    return run_list(r, rq, def);
+}
+
 /* Detail routes take only ?tenant=. */
 static const pf_qspec detail_spec[] = { { "tenant", PF_Q_UUID, 0, 0, NULL } };
 
@@ -223,7 +204,7 @@ static int detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
     }
     if (qv[0].present) {
         *tenant = qv[0].str;
-        if (tenant_missing(r, rq, *tenant, &answered)) {
+        if (pf_tenant_missing(r, rq, *tenant, &answered)) {
             return 1;
         }
     }
@@ -314,7 +295,7 @@ int pf_route_tenants(request_rec *r, pf_req *rq)
     static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_COUNT,
                                   PF_SQL_TENANTS_AFTER, PF_TEN_NCOLS, pf_shape_tenant, 2,
                                   key_tenant, args_by_name, spec,
-                                  sizeof(spec) / sizeof(spec[0]) };
+                                  sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -325,7 +306,7 @@ int pf_route_identities(request_rec *r, pf_req *rq)
     static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_COUNT,
                                   PF_SQL_IDENTITIES_AFTER, PF_IDN_NCOLS, pf_shape_identity, 2,
                                   key_identity, args_by_name, spec,
-                                  sizeof(spec) / sizeof(spec[0]) };
+                                  sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -338,7 +319,7 @@ int pf_route_findings(request_rec *r, pf_req *rq)
     static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_COUNT,
                                   PF_SQL_FINDINGS_AFTER, PF_FND_LIST_NCOLS, shape_finding_list, 3,
                                   key_finding, args_finding, spec,
-                                  sizeof(spec) / sizeof(spec[0]) };
+                                  sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -348,7 +329,7 @@ int pf_route_roles(request_rec *r, pf_req *rq)
                                      { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
     static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_COUNT,
                                   PF_SQL_ROLES_AFTER, PF_ROL_NCOLS, pf_shape_role, 2, key_role,
-                                  args_role, spec, sizeof(spec) / sizeof(spec[0]) };
+                                  args_role, spec, sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 

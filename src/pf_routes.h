@@ -4,6 +4,49 @@
 #define PF_ROUTES_H
 
 #include "mod_permafrost_private.h"
+#include "pf_query.h"
+
+int pf_route_webhooks(request_rec *r, pf_req *rq);
+int pf_route_webhook(request_rec *r, pf_req *rq);
+int pf_route_webhook_deliveries(request_rec *r, pf_req *rq);
+int pf_route_webhook_test(request_rec *r, pf_req *rq);
+
+/* Lists (mod_permafrost_routes_read.c). Every list takes these query
+ * parameters first, in this order. */
+enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_CURSOR, Q_FIRST_FILTER };
+#define COMMON_PARAMS \
+    { "limit", PF_Q_INT, 1, 500, NULL }, \
+    { "offset", PF_Q_INT, 0, 10000000, NULL }, \
+    { "tenant", PF_Q_UUID, 0, 0, NULL }, \
+    { "cursor", PF_Q_TOKEN, 0, 0, NULL }
+
+typedef json_t *(*pf_row_shaper)(const char *const *cols);
+/* The sort key of a row, as cursor fields, and those fields as the keyset
+ * statement's arguments. */
+typedef int (*pf_key_of_row)(const char *const *cols, const char **fields);
+typedef void (*pf_keyset_args)(const char *const *fields, const char **args, int *n);
+
+typedef struct {
+    const char *name;
+    pf_sql_id list_sql;
+    pf_sql_id count_sql;
+    pf_sql_id after_sql;
+    int ncols;
+    pf_row_shaper shape;
+    int nkey;
+    pf_key_of_row key_of;
+    pf_keyset_args keyset_args;
+    const pf_qspec *spec;
+    size_t nspec;
+    int path_param;   /* the path id is an argument, after the tenant pair */
+} list_def;
+
+/* Answers a list request: parameters, count, one page, cursor. */
+int pf_run_list(request_rec *r, pf_req *rq, const list_def *def);
+
+/* Answers 404 (or the database failure) when ?tenant= names no tenant of
+ * the caller's customer; returns 1 when it answered. */
+int pf_tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered);
 
 int pf_route_identities(request_rec *r, pf_req *rq);
 int pf_route_identity(request_rec *r, pf_req *rq);

@@ -128,3 +128,47 @@ json_t *pf_shape_list(json_t *data, long long total, long long limit, long long 
     }
     return json_pack("{s:o, s:o}", "data", data, "meta", meta ? meta : json_object());
 }
+
+json_t *pf_shape_webhook(const char *const *c)
+{
+    json_t *o = json_object();
+    json_t *events = json_array();
+    const char *e = c[PF_WHK_EVENTS];
+
+    put(o, "id", c[PF_WHK_ID]);
+    put(o, "name", c[PF_WHK_NAME]);
+    put(o, "webhookUrl", c[PF_WHK_URL]);
+    put(o, "webhookType", c[PF_WHK_TYPE]);
+    /* array_to_string output: the names hold no commas. */
+    while (e && *e) {
+        const char *comma = strchr(e, ',');
+        size_t n = comma ? (size_t)(comma - e) : strlen(e);
+        json_array_append_new(events, json_stringn(e, n));
+        e += n + (comma ? 1 : 0);
+    }
+    json_object_set_new(o, "eventTypes", events);
+    json_object_set_new(o, "active", pf_json_bool_text(c[PF_WHK_ACTIVE]));
+    put(o, "createdAt", c[PF_WHK_CREATED]);
+    return o;
+}
+
+static json_t *int_or_null(const char *s)
+{
+    return s ? json_integer(strtoll(s, NULL, 10)) : json_null();
+}
+
+json_t *pf_shape_delivery(const char *const *c)
+{
+    json_t *o = json_object();
+
+    put(o, "id", c[PF_DLV_ID]);
+    put(o, "eventType", c[PF_DLV_EVENT]);
+    put(o, "status", c[PF_DLV_STATUS]);
+    json_object_set_new(o, "attempts", int_or_null(c[PF_DLV_ATTEMPTS]));
+    json_object_set_new(o, "lastStatusCode", int_or_null(c[PF_DLV_CODE]));
+    put(o, "lastError", c[PF_DLV_ERROR]);
+    put(o, "createdAt", c[PF_DLV_CREATED]);
+    put(o, "deliveredAt", c[PF_DLV_DELIVERED]);
+    put(o, "nextAttemptAt", c[PF_DLV_NEXT]);
+    return o;
+}

@@ -10,6 +10,8 @@ json_t *pf_shape_identity(const char *const *c);
 json_t *pf_shape_role_assignment(const char *const *c);
 json_t *pf_shape_finding(const char *const *c, int detail);
 json_t *pf_shape_role(const char *const *c);
+json_t *pf_shape_webhook(const char *const *c);
+json_t *pf_shape_delivery(const char *const *c);
 
 /* {"data": data, "meta": {"total", "limit", "offset"[, "tenant"]}}; takes
  * the reference to data. */

@@ -45,6 +45,26 @@
     " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
 
+#define WEBHOOK_COLS \
+    "w.id, w.name, w.webhook_url, w.webhook_type, array_to_string(w.event_types, ','), w.active, " \
+    TS("w.created_at")
+
+/* Subscriptions are customer-wide: ?tenant= is checked (404 when unknown)
+ * but filters nothing, so its two parameters only keep the list layout. */
+#define WEBHOOK_WHERE \
+    " WHERE w.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL) AND w.active"
+
+#define DELIVERY_COLS \
+    "d.id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error, " \
+    TS("d.created_at") ", " TS("d.delivered_at") ", " \
+    "CASE WHEN d.status = 'pending' THEN " TS("greatest(d.next_attempt_at, now())") " END"
+
+/* Only deliveries of a subscription that is still active are shown; the
+ * webhook id parameter follows the tenant pair. */
+#define DELIVERY_WHERE \
+    " WHERE d.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
+    " AND d.webhook_id = %s::uuid"
+
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
      * that it was used, so last_used_at stays roughly current without a
@@ -127,6 +147,120 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " AND (rr.created_at < %s::timestamptz OR (rr.created_at = %s::timestamptz"
         " AND rr.id > %s::uuid))"
         " ORDER BY rr.created_at DESC, rr.id" ONLY_LIMIT },
+
+    [PF_SQL_WEBHOOKS_LIST] = { "pf_webhooks_list",
+        "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w" WEBHOOK_WHERE
+        " ORDER BY w.created_at, w.id" PAGE },
+    [PF_SQL_WEBHOOKS_COUNT] = { "pf_webhooks_count",
+        "SELECT count(*) FROM permafrost.webhooks w" WEBHOOK_WHERE },
+    [PF_SQL_WEBHOOKS_AFTER] = { "pf_webhooks_after",
+        "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w" WEBHOOK_WHERE
+        " AND (w.created_at, w.id) > (%s::timestamptz, %s::uuid)"
+        " ORDER BY w.created_at, w.id" ONLY_LIMIT },
+    [PF_SQL_WEBHOOK_GET] = { "pf_webhook_get",
+        "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w"
+        " WHERE w.customer_id = %s::uuid AND w.id = %s::uuid AND w.active" },
+    /* Arguments: id, customer, name, url, type, event types, sealed secret
+     * (hex). */
+    [PF_SQL_WEBHOOK_INSERT] = { "pf_webhook_insert",
+        "INSERT INTO permafrost.webhooks AS w"
+        " (id, customer_id, name, webhook_url, webhook_type, event_types, secret_sealed)"
+        " VALUES (%s::uuid, %s::uuid, %s, %s, %s, %s::text[], decode(%s, 'hex'))"
+        " RETURNING " WEBHOOK_COLS },
+    /* Soft delete; what was still queued for it will never be sent. */
+    [PF_SQL_WEBHOOK_DELETE] = { "pf_webhook_delete",
+        "WITH w AS ("
+        "  UPDATE permafrost.webhooks SET active = false, deactivated_at = now(),"
+        "    deactivated_reason = 'deleted through the API'"
+        "  WHERE customer_id = %s::uuid AND id = %s::uuid AND active"
+        "  RETURNING customer_id, id),"
+        " q AS ("
+        "  UPDATE permafrost.webhook_deliveries d SET status = 'failed', claim_token = NULL,"
+        "    next_attempt_at = NULL, last_error = 'subscription deleted'"
+        "  FROM w WHERE d.customer_id = w.customer_id AND d.webhook_id = w.id"
+        "    AND d.status = 'pending' RETURNING 1)"
+        " SELECT w.id, (SELECT count(*) FROM q) FROM w" },
+    [PF_SQL_WEBHOOK_PING] = { "pf_webhook_ping",
+        "WITH d AS ("
+        "  INSERT INTO permafrost.webhook_deliveries (customer_id, webhook_id, event_type)"
+        "  SELECT customer_id, id, 'ping' FROM permafrost.webhooks"
+        "  WHERE customer_id = %s::uuid AND id = %s::uuid AND active"
+        "  RETURNING *)"
+        " SELECT " DELIVERY_COLS " FROM d" },
+    [PF_SQL_DELIVERIES_LIST] = { "pf_deliveries_list",
+        "SELECT " DELIVERY_COLS " FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
+        " ORDER BY d.created_at DESC, d.id" PAGE },
+    [PF_SQL_DELIVERIES_COUNT] = { "pf_deliveries_count",
+        "SELECT count(*) FROM permafrost.webhook_deliveries d" DELIVERY_WHERE },
+    [PF_SQL_DELIVERIES_AFTER] = { "pf_deliveries_after",
+        "SELECT " DELIVERY_COLS " FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
+        " AND d.created_at <= %s::timestamptz"
+        " AND (d.created_at < %s::timestamptz OR d.id > %s::uuid)"
+        " ORDER BY d.created_at DESC, d.id" ONLY_LIMIT },
+
+    /* Claims due deliveries of active subscriptions for one attempt: the
+     * row lock is held only for this statement (SKIP LOCKED lets other
+     * servers take other rows); the lease (next_attempt_at) keeps the row
+     * away from other servers while the attempt is in flight. Arguments:
+     * batch size, lease seconds, claim token. */
+    [PF_SQL_WH_CLAIM] = { "pf_wh_claim",
+        "WITH due AS ("
+        "  SELECT d.id FROM permafrost.webhook_deliveries d"
+        "  JOIN permafrost.webhooks w ON w.customer_id = d.customer_id AND w.id = d.webhook_id"
+        "  WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.active"
+        "  ORDER BY d.next_attempt_at LIMIT %s::int"
+        "  FOR UPDATE OF d SKIP LOCKED)"
+        " UPDATE permafrost.webhook_deliveries d SET attempts = d.attempts + 1,"
+        "  next_attempt_at = clock_timestamp() + make_interval(secs => %s::int),"
+        "  claim_token = %s::uuid, last_attempt_at = clock_timestamp()"
+        " FROM due, permafrost.webhooks w"
+        " WHERE d.id = due.id AND w.customer_id = d.customer_id AND w.id = d.webhook_id"
+        " RETURNING d.id, d.customer_id, d.webhook_id, d.event_type, d.attempts, "
+        TS("d.created_at") ", d.pass_id, d.payload, w.name, w.webhook_url, w.webhook_type,"
+        " encode(w.secret_sealed, 'hex'),"
+        " (SELECT p.tenant_id FROM permafrost.analyzer_passes p"
+        "   WHERE p.customer_id = d.customer_id AND p.id = d.pass_id),"
+        " (SELECT " TS("p.completed_at") " FROM permafrost.analyzer_passes p"
+        "   WHERE p.customer_id = d.customer_id AND p.id = d.pass_id)" },
+    /* A delivery's findings in list form and list order; the join binds
+     * them to the delivery's customer. */
+    [PF_SQL_WH_FINDINGS] = { "pf_wh_findings",
+        "SELECT " FINDING_COLS " FROM permafrost.webhook_deliveries d"
+        " JOIN permafrost.findings f ON f.customer_id = d.customer_id"
+        "  AND f.id = ANY (d.finding_ids)"
+        " WHERE d.id = %s::uuid AND d.customer_id = %s::uuid"
+        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" },
+    /* Records one attempt, only while the claim is still ours (a lease that
+     * ran out may have passed the row to another server). Arguments:
+     * status, retry delay seconds (NULL: none), status again, HTTP status,
+     * error, payload, delivery id, claim token, duration ms, HTTP status,
+     * error, deactivate (410). */
+    [PF_SQL_WH_RECORD] = { "pf_wh_record",
+        "WITH d AS ("
+        "  UPDATE permafrost.webhook_deliveries SET status = %s,"
+        "    next_attempt_at = now() + make_interval(secs => %s::int),"
+        "    delivered_at = CASE WHEN %s = 'succeeded' THEN now() END,"
+        "    last_status_code = %s::int, last_error = %s,"
+        "    payload = coalesce(payload, %s), claim_token = NULL"
+        "  WHERE id = %s::uuid AND claim_token = %s::uuid"
+        "  RETURNING id, customer_id, webhook_id, attempts, last_attempt_at),"
+        " a AS ("
+        "  INSERT INTO permafrost.webhook_delivery_attempts"
+        "   (delivery_id, attempt, started_at, duration_ms, status_code, error)"
+        "  SELECT id, attempts, last_attempt_at, %s::int, %s::int, %s FROM d"
+        "  ON CONFLICT DO NOTHING RETURNING 1),"
+        " w AS ("
+        "  UPDATE permafrost.webhooks w SET active = false, deactivated_at = now(),"
+        "    deactivated_reason = 'the receiver answered 410 Gone'"
+        "  FROM d WHERE %s::boolean AND w.customer_id = d.customer_id AND w.id = d.webhook_id"
+        "    AND w.active RETURNING w.customer_id, w.id),"
+        " q AS ("
+        "  UPDATE permafrost.webhook_deliveries o SET status = 'failed', claim_token = NULL,"
+        "    next_attempt_at = NULL, last_error = 'subscription deactivated (410 Gone)'"
+        "  FROM w WHERE o.customer_id = w.customer_id AND o.webhook_id = w.id"
+        "    AND o.status = 'pending' AND o.id NOT IN (SELECT id FROM d) RETURNING 1)"
+        " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM a), (SELECT count(*) FROM w),"
+        "  (SELECT count(*) FROM q)" },
 };
 
 const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count)
