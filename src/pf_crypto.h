@@ -17,13 +17,15 @@
 int pf_wh_secret_generate(char *out);
 
 /* out (PF_SIGNATURE_LEN + 1 bytes) = "sha256=" + hex HMAC-SHA256(key, body):
- * the X-Permafrost-Signature-256 value. */
+ * the X-Permafrost-Signature-256 value. Should OpenSSL fail, out is the
+ * empty string, which no receiver accepts. */
 void pf_wh_sign(const char *key, size_t keylen, const void *body, size_t len, char *out);
 
 /* Reads PermafrostSecretKeyFile: a regular file of exactly
- * PF_SECRET_KEY_LEN bytes. 0 on success; -1 with *err (a static sentence
- * naming the problem: missing, unreadable, not a regular file, wrong
- * size) otherwise. */
+ * PF_SECRET_KEY_LEN bytes. 0 on success; -1 with *err (a static phrase to
+ * follow the path, e.g. "does not exist", "is not a regular file", "must
+ * hold exactly 32 bytes (...)", "cannot be read") otherwise; key is then
+ * cleared. */
 int pf_secret_key_load(const char *path, unsigned char key[PF_SECRET_KEY_LEN], const char **err);
 
 /* AES-256-GCM with a random 96-bit nonce. The sealed form is lowercase hex

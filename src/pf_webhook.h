@@ -30,13 +30,17 @@ typedef struct {
 } pf_url;
 
 /* Checks a webhookUrl: absolute http(s) URL (http only when allow_http),
- * at most PF_WH_MAX_URL bytes, printable ASCII only, no user info, a
- * non-empty host, port 1..65535. 0 and *out filled, or -1 with *err (a
- * sentence for the 400 message). */
+ * at most PF_WH_MAX_URL bytes, printable ASCII only, no user info, no
+ * fragment, a non-empty host (a DNS name of letters, digits, '-', '.', '_'
+ * or an IP literal, which must be well-formed), port 1..65535. host is
+ * lowercased, in p. 0 and *out filled, or -1 with *err (a static phrase to
+ * follow "webhookUrl" in the 400 message, e.g. "must be an https URL"). */
 int pf_url_parse(apr_pool_t *p, const char *url, int allow_http, pf_url *out, const char **err);
 
-/* What may go to a log: scheme://host[:port]/... with path and query cut,
- * since Slack and Teams URLs carry credentials in the path. */
+/* What may go to a log: scheme://host[:port]/... with user info, path,
+ * query and fragment cut, since Slack and Teams URLs carry credentials in
+ * the path ("/..." only when something followed the authority). Anything
+ * that does not parse gives "(invalid URL)". */
 const char *pf_url_redact(apr_pool_t *p, const char *url);
 
 /* A validated POST /webhooks body; event_types in request order. */
@@ -51,8 +55,9 @@ typedef struct {
 /* Parses and validates the request body (bytes, not NUL-terminated):
  * valid UTF-8 JSON object, no duplicate keys, no unknown fields, every
  * field present with the right type and value (contract section 7). 0 on
- * success; -1 with *field (the offending field, or NULL for the body as a
- * whole) and *err (a sentence). */
+ * success, with every string in p; -1 with *field (the offending field,
+ * or NULL for the body as a whole) and *err (a static phrase to follow
+ * the field name or "the body", e.g. "is required", "is not valid JSON"). */
 int pf_wh_create_parse(apr_pool_t *p, const char *body, size_t len, int allow_http,
                        pf_wh_create *out, const char **field, const char **err);
 
