@@ -402,17 +402,14 @@ int pf_wh_create_parse(apr_pool_t *p, const char *body, size_t len, int allow_ht
     root = json_loadb(body ? body : "", body ? len : 0,
                       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
-        switch (json_error_code(&jerr)) {
-        case json_error_duplicate_key:
+        *err = "is not valid JSON";
+#if JANSSON_VERSION_HEX >= 0x020b00 /* json_error_code() came in 2.11 */
+        if (json_error_code(&jerr) == json_error_duplicate_key) {
             *err = "must not repeat a key";
-            break;
-        case json_error_invalid_utf8:
+        } else if (json_error_code(&jerr) == json_error_invalid_utf8) {
             *err = "is not valid UTF-8";
-            break;
-        default:
-            *err = "is not valid JSON";
-            break;
         }
+#endif
         return -1;
     }
     if (!json_is_object(root)) {
