@@ -376,8 +376,9 @@ static void judge(const drainer *d, transfer *t, CURLcode res, outcome *o)
             return;
         }
         o->error = code >= 300 && code < 400
-            ? "the receiver answered with a redirect, which is not followed"
-            : "the receiver did not answer with a 2xx status";
+            ? apr_psprintf(t->pool, "the receiver answered %ld, a redirect, which is not followed",
+                           code)
+            : apr_psprintf(t->pool, "the receiver answered %ld", code);
     }
     else if (res == CURLE_OPERATION_TIMEDOUT) {
         o->error = apr_psprintf(t->pool, "no answer within %d seconds", d->wh->timeout);

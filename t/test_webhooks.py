@@ -491,13 +491,27 @@ def test_failed_after_the_last_attempt(api, cust, rx, pg):
     log = wait_deliveries(api, cust["key"], w["id"], lambda x: x[0]["status"] == "failed",
                           timeout=40)
     assert log[0]["status"] == "failed" and log[0]["attempts"] == 3
-    assert log[0]["lastStatusCode"] == 500 and log[0]["lastError"]
+    assert log[0]["lastStatusCode"] == 500 and "500" in log[0]["lastError"]
     assert log[0]["nextAttemptAt"] is None and log[0]["deliveredAt"] is None
     assert len(rx.received("/status/500/always")) == 3
     attempts = pg.psql(f"SELECT string_agg(attempt || ':' || status_code, ',' ORDER BY attempt)"
                        f" FROM permafrost.webhook_delivery_attempts "
                        f"WHERE delivery_id = '{d['id']}'")
     assert attempts == "1:500,2:500,3:500"
+
+
+def test_delivery_to_an_ipv6_receiver(api, cust):
+    six = Receiver("::1")
+    try:
+        w = create(api, cust["key"], six.url("/ok/v6"))
+        assert w["webhookUrl"].startswith("http://[::1]:")
+        api.request("POST", f"/api/v1/webhooks/{w['id']}/test", cust["key"])
+        got = six.wait_for("/ok/v6", 1)
+        assert len(got) == 1
+        assert got[0]["headers"]["x-permafrost-signature-256"] == signature(w["signingSecret"],
+                                                                            got[0]["body"])
+    finally:
+        six.close()
 
 
 def test_redirects_are_not_followed(api, cust, rx):
@@ -612,8 +626,8 @@ def strict(rundir, pg, keyfile):
     def run(*a):
         return subprocess.run([admin, "--dsn", dsn, "--json"] + list(a), check=True,
                               capture_output=True, text=True).stdout
-    c = json.loads(run("freshomer", "create", "Strict"))["id"]
-    key = json.loads(run("key", "create", "--freshomer", c, "--name", "k", "--scope",
+    c = json.loads(run("customer", "create", "Strict"))["id"]
+    key = json.loads(run("key", "create", "--customer", c, "--name", "k", "--scope",
                          "manage:webhooks"))["key"]
     yield {"api": Client(h.port, _openapi_validator()), "key": key, "dsn": dsn, "httpd": h}
     h.stop()
