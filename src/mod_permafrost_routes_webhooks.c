@@ -104,7 +104,6 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     char *buf = apr_palloc(r->pool, max + 1);
     apr_size_t len = 0;
-    long n;
 
     if (cl) {
         char *end;
@@ -118,6 +117,7 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
         return HTTP_BAD_REQUEST;
     }
     if (ap_should_client_block(r)) {
+        long n;
         while ((n = ap_get_client_block(r, buf + len, max + 1 - len)) > 0) {
             len += (apr_size_t)n;
             if (len > max) {
@@ -320,14 +320,13 @@ int pf_route_webhook(request_rec *r, pf_req *rq)
     const char *cols[2];
     pf_rows res;
     pf_db_status st;
-    json_t *obj;
     int found = 0;
 
     if (only_tenant(r, rq)) {
         return OK;
     }
     if (r->method_number != M_DELETE) {
-        obj = load_webhook(r, rq);
+        json_t *obj = load_webhook(r, rq);
         return obj ? pf_send_json_cached(r, json_pack("{s:O}", "data", obj)) : OK;
     }
     st = pf_db_select(r, PF_SQL_WEBHOOK_DELETE, 2, args, &res);

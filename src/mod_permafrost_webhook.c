@@ -249,16 +249,16 @@ static const char *build_body(apr_pool_t *p, server_rec *s, ap_dbd_t **dbd, cons
     pf_wh_event ev;
     json_t *findings = pf_json_pool_own(p, json_array());
     json_t *body;
-    const char *fc[PF_FND_LIST_NCOLS];
-    const char *args[2] = { c[PF_CLM_ID], c[PF_CLM_CUSTOMER] };
     int type = pf_wh_type_from_name(c[PF_CLM_TYPE]);
     int ping = strcmp(c[PF_CLM_EVENT], "ping") == 0;
     char *text;
     size_t len;
 
     if (!ping) {
+        const char *fc[PF_FND_LIST_NCOLS];
+        const char *args[3] = { c[PF_CLM_ID], c[PF_CLM_CUSTOMER], c[PF_CLM_CUSTOMER] };
         pf_rows rows;
-        if (pf_db_run(NULL, p, s, dbd, PF_SQL_WH_FINDINGS, 2, args, &rows) != PF_DB_OK) {
+        if (pf_db_run(NULL, p, s, dbd, PF_SQL_WH_FINDINGS, 3, args, &rows) != PF_DB_OK) {
             *err = "could not read the delivery's findings";
             return NULL;
         }

@@ -222,13 +222,14 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "   WHERE p.customer_id = d.customer_id AND p.id = d.pass_id),"
         " (SELECT " TS("p.completed_at") " FROM permafrost.analyzer_passes p"
         "   WHERE p.customer_id = d.customer_id AND p.id = d.pass_id)" },
-    /* A delivery's findings in list form and list order; the join binds
-     * them to the delivery's customer. */
+    /* A delivery's findings in list form and list order, bound to the
+     * delivery's customer; unnest keeps it an index lookup per finding.
+     * Arguments: delivery id, customer id twice. */
     [PF_SQL_WH_FINDINGS] = { "pf_wh_findings",
-        "SELECT " FINDING_COLS " FROM permafrost.webhook_deliveries d"
-        " JOIN permafrost.findings f ON f.customer_id = d.customer_id"
-        "  AND f.id = ANY (d.finding_ids)"
-        " WHERE d.id = %s::uuid AND d.customer_id = %s::uuid"
+        "SELECT " FINDING_COLS " FROM unnest((SELECT d.finding_ids"
+        "   FROM permafrost.webhook_deliveries d"
+        "   WHERE d.id = %s::uuid AND d.customer_id = %s::uuid)) AS u(id)"
+        " JOIN permafrost.findings f ON f.id = u.id AND f.customer_id = %s::uuid"
         " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" },
     /* Records one attempt, only while the claim is still ours (a lease that
      * ran out may have passed the row to another server). Arguments:
