@@ -228,7 +228,12 @@ def up(rundir, httpd_port=None, pg_port=None):
     pg.create_database()
     subprocess.run([admin_bin(), "--dsn", pg.dsn, "migrate", "--sql-dir",
                     os.path.join(ROOT, "sql")], check=True, stdout=subprocess.DEVNULL)
-    h = Httpd(rundir, pg.dsn, httpd_port)
+    # Webhooks need the key that seals their signing secrets.
+    key = os.path.join(rundir, "secret.key")
+    if not os.path.exists(key):
+        subprocess.run([admin_bin(), "secret-key", "generate", key], check=True,
+                       stdout=subprocess.DEVNULL)
+    h = Httpd(rundir, pg.dsn, httpd_port, extra=f'PermafrostSecretKeyFile "{key}"\n')
     h.start()
     state = {"pg_port": pg.port, "httpd_port": h.port, "dsn": pg.dsn, "base": h.base}
     with open(os.path.join(rundir, "state.json"), "w") as f:
