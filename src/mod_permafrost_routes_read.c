@@ -288,8 +288,6 @@ static void args_finding(const char *const *f, const char **args, int *n)
         }
     }
     args[(*n)++] = rank;
-    args[(*n)++] = rank;
-    args[(*n)++] = f[1];
     args[(*n)++] = f[1];
     args[(*n)++] = f[2];
 }
@@ -303,7 +301,6 @@ static int key_role(const char *const *c, const char **f)
 
 static void args_role(const char *const *f, const char **args, int *n)
 {
-    args[(*n)++] = f[0];
     args[(*n)++] = f[0];
     args[(*n)++] = f[1];
 }

@@ -34,6 +34,12 @@
 #define IDENTITY_WHERE \
     " WHERE i.customer_id = %s::uuid" TENANT_FILTER("i.tenant_id") TEXT_FILTER("i.type")
 
+/* List orders (contract section 5) with every column ascending, so the
+ * rows after a cursor are one index range (sql/004): the *_key columns
+ * ascend as their timestamps descend. */
+#define FINDING_ORDER "f.severity_rank, f.first_seen_key, f.id"
+#define ROLE_ORDER    "rr.created_key, rr.id"
+
 #define ROLE_SELECT \
     "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
     " rr.current_role_name, rr.recommended_role_name, rr.scope," \
@@ -91,7 +97,7 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
 
     [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
         "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" PAGE },
+        " ORDER BY " FINDING_ORDER PAGE },
     /* Totals come from counts the database maintains (sql/002): the cost
      * does not grow with the number of findings. */
     [PF_SQL_FINDINGS_COUNT] = { "pf_findings_count",
@@ -104,7 +110,7 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
 
     [PF_SQL_ROLES_LIST] = { "pf_roles_list",
-        ROLE_SELECT ROLE_WHERE " ORDER BY rr.created_at DESC, rr.id" PAGE },
+        ROLE_SELECT ROLE_WHERE " ORDER BY " ROLE_ORDER PAGE },
     [PF_SQL_ROLES_COUNT] = { "pf_roles_count",
         "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE },
 
@@ -116,17 +122,17 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
         " AND (i.display_name, i.id) > (%s, %s::uuid)"
         " ORDER BY i.display_name, i.id" ONLY_LIMIT },
+    /* The cursor holds the last row's timestamp as shown; the same function
+     * that fills the key column turns it into the key. */
     [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after",
         "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " AND f.severity_rank >= %s::smallint"
-        " AND (f.severity_rank > %s::smallint OR f.first_seen_at < %s::timestamptz"
-        "      OR (f.first_seen_at = %s::timestamptz AND f.id > %s::uuid))"
-        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" ONLY_LIMIT },
+        " AND (" FINDING_ORDER ") > (%s::smallint,"
+        " permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
+        " ORDER BY " FINDING_ORDER ONLY_LIMIT },
     [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
         ROLE_SELECT ROLE_WHERE
-        " AND (rr.created_at < %s::timestamptz OR (rr.created_at = %s::timestamptz"
-        " AND rr.id > %s::uuid))"
-        " ORDER BY rr.created_at DESC, rr.id" ONLY_LIMIT },
+        " AND (" ROLE_ORDER ") > (permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
+        " ORDER BY " ROLE_ORDER ONLY_LIMIT },
 };
 
 const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count)
