@@ -40,16 +40,48 @@
 #define FINDING_ORDER "f.severity_rank, f.first_seen_key, f.id"
 #define ROLE_ORDER    "rr.created_key, rr.id"
 
-#define ROLE_SELECT \
-    "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
+#define ROLE_COLS \
+    "rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
     " rr.current_role_name, rr.recommended_role_name, rr.scope," \
-    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at") \
+    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
+
+#define ROLE_FROM \
     " FROM permafrost.role_recommendations rr JOIN permafrost.identities i" \
     "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
 
 #define ROLE_WHERE \
     " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
+
+/* A list is one statement (one round trip): every row carries whether
+ * ?tenant= names one of the customer's tenants (true without it) and the
+ * filtered total, then the page's columns. An empty page is one row whose
+ * page columns are NULL; for a foreign tenant the page is not read at all.
+ * The page also returns its sort key as k1, k2, ..., which the outer ORDER
+ * BY restates so the join cannot reorder the page.
+ *
+ * Arguments: tenant, customer, tenant (the tenant check), the filters of
+ * the total, the filters of the page, then the cursor's key, the limit and
+ * (offset pages) the offset. */
+#define LIST_HEAD(total) \
+    "SELECT h.ok, h.total, p.* FROM (SELECT (%s::uuid IS NULL OR EXISTS (" \
+    "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid))" \
+    " AS ok, (" total ") AS total) h LEFT JOIN LATERAL ("
+#define LIST_TAIL(keys) ") p ON true ORDER BY " keys
+
+#define TENANT_KEYS   ", t.display_name AS k1, t.tenant_id AS k2"
+#define IDENTITY_KEYS ", i.display_name AS k1, i.id AS k2"
+#define FINDING_KEYS  ", f.severity_rank AS k1, f.first_seen_key AS k2, f.id AS k3"
+#define ROLE_KEYS     ", rr.created_key AS k1, rr.id AS k2"
+
+#define TENANT_WHERE   " WHERE t.customer_id = %s::uuid" TENANT_FILTER("t.tenant_id")
+#define TENANTS_TOTAL  "SELECT count(*) FROM permafrost.tenants t" TENANT_WHERE
+#define IDENTITIES_TOTAL "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE
+/* Totals come from counts the database maintains (sql/002): the cost does
+ * not grow with the number of findings. */
+#define FINDINGS_TOTAL \
+    "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE
+#define ROLES_TOTAL "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
@@ -75,17 +107,14 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_TENANT_EXISTS] = { "pf_tenant_exists",
         "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid" },
     [PF_SQL_TENANTS_LIST] = { "pf_tenants_list",
-        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") " ORDER BY t.display_name, t.tenant_id" PAGE },
-    [PF_SQL_TENANTS_COUNT] = { "pf_tenants_count",
-        "SELECT count(*) FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") },
+        LIST_HEAD(TENANTS_TOTAL)
+        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
+        " ORDER BY t.display_name, t.tenant_id" PAGE LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list",
-        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
-        " ORDER BY i.display_name, i.id" PAGE },
-    [PF_SQL_IDENTITIES_COUNT] = { "pf_identities_count",
-        "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE },
+        LIST_HEAD(IDENTITIES_TOTAL)
+        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
+        " AND h.ok ORDER BY i.display_name, i.id" PAGE LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_IDENTITY_GET] = { "pf_identity_get",
         "SELECT " IDENTITY_COLS " FROM permafrost.identities i"
         " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id") },
@@ -96,12 +125,9 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " ORDER BY ra.role_name, ra.id" },
 
     [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
-        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " ORDER BY " FINDING_ORDER PAGE },
-    /* Totals come from counts the database maintains (sql/002): the cost
-     * does not grow with the number of findings. */
-    [PF_SQL_FINDINGS_COUNT] = { "pf_findings_count",
-        "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE },
+        LIST_HEAD(FINDINGS_TOTAL)
+        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
+        " AND h.ok ORDER BY " FINDING_ORDER PAGE LIST_TAIL("p.k1, p.k2, p.k3") },
     [PF_SQL_FINDING_GET] = { "pf_finding_get",
         "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
         " i.display_name, i.type"
@@ -110,29 +136,33 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
 
     [PF_SQL_ROLES_LIST] = { "pf_roles_list",
-        ROLE_SELECT ROLE_WHERE " ORDER BY " ROLE_ORDER PAGE },
-    [PF_SQL_ROLES_COUNT] = { "pf_roles_count",
-        "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE },
+        LIST_HEAD(ROLES_TOTAL)
+        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE " AND h.ok ORDER BY " ROLE_ORDER PAGE
+        LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after",
-        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
-        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT },
+        LIST_HEAD(TENANTS_TOTAL)
+        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
+        " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
+        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after",
-        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
-        " AND (i.display_name, i.id) > (%s, %s::uuid)"
-        " ORDER BY i.display_name, i.id" ONLY_LIMIT },
+        LIST_HEAD(IDENTITIES_TOTAL)
+        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
+        " AND h.ok AND (i.display_name, i.id) > (%s, %s::uuid)"
+        " ORDER BY i.display_name, i.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
     /* The cursor holds the last row's timestamp as shown; the same function
      * that fills the key column turns it into the key. */
     [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after",
-        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " AND (" FINDING_ORDER ") > (%s::smallint,"
+        LIST_HEAD(FINDINGS_TOTAL)
+        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
+        " AND h.ok AND (" FINDING_ORDER ") > (%s::smallint,"
         " permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
-        " ORDER BY " FINDING_ORDER ONLY_LIMIT },
+        " ORDER BY " FINDING_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2, p.k3") },
     [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
-        ROLE_SELECT ROLE_WHERE
-        " AND (" ROLE_ORDER ") > (permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
-        " ORDER BY " ROLE_ORDER ONLY_LIMIT },
+        LIST_HEAD(ROLES_TOTAL)
+        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE
+        " AND h.ok AND (" ROLE_ORDER ") > (permafrost.newest_first_key(%s::timestamptz),"
+        " %s::uuid) ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
 };
 
 const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count)
