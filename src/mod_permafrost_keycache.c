@@ -33,6 +33,8 @@ static int kc_broken_logged;         /* per process: log a lock failure once */
 
 int pf_keycache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
+    /* No AP_MUTEX_ALLOW_NONE: without the lock a process could read an
+     * entry another is writing, and answer with the wrong customer. */
     apr_status_t rv = ap_mutex_register(pconf, PF_KC_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 
     if (rv != APR_SUCCESS) {
@@ -103,9 +105,8 @@ int pf_keycache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         rv = ap_global_mutex_create(&k->mutex, NULL, PF_KC_MUTEX_TYPE, NULL, s, pp, 0);
         if (rv != APR_SUCCESS || !k->mutex) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                         "PF00040: the key cache needs the %s mutex (check the Mutex "
-                         "directive; 'none' would let processes read half-written entries), "
-                         "or set PermafrostKeyCacheTTL off", PF_KC_MUTEX_TYPE);
+                         "PF00040: could not create the %s mutex (check the Mutex "
+                         "directive), or set PermafrostKeyCacheTTL off", PF_KC_MUTEX_TYPE);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         apr_pool_userdata_set(k, PF_KC_KEEP_KEY, apr_pool_cleanup_null, pp);

@@ -81,7 +81,9 @@ def kc(rundir, pg, su):
 
 @pytest.fixture(scope="module")
 def short(rundir, pg, su):
-    h = start(rundir, pg, "keycache-short", f"PermafrostKeyCacheTTL {SHORT_TTL}")
+    # Another lock mechanism than the default, set by the Mutex directive.
+    h = start(rundir, pg, "keycache-short",
+              f"PermafrostKeyCacheTTL {SHORT_TTL}\nMutex fcntl permafrost-keycache")
     yield h
     h.stop()
     check_error_log(h)
@@ -285,7 +287,7 @@ def test_cache_changes_no_byte(kc, off, pg, world, cust):
 
 def test_key_expiry_applies_inside_the_ttl(kc, pg, su, world, cust):
     """A cached key stops at its own expires_at, not TTL seconds later."""
-    expires = int(time.time()) + 3
+    expires = int(time.time()) + 4
     key, _ = world.key(cust, expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)))
     s0 = statements(pg, su)
     assert get(kc, key, "exp-0").status == 200
@@ -376,3 +378,15 @@ def test_directives(rundir, pg, line, ok):
     if not ok:
         assert re.search(r"PermafrostKeyCache|not allowed|takes one argument",
                          p.stdout + p.stderr), p.stderr
+
+
+def test_mutex_none_is_refused(rundir, pg):
+    """Without a lock, processes could read half-written entries."""
+    h = pfstack.Httpd(os.path.join(rundir, "keycache-nolock"), pg.dsn, mpm="prefork",
+                      extra="Mutex none permafrost-keycache\n")
+    try:
+        with pytest.raises(RuntimeError, match="None is not allowed for mutex type "
+                                               "permafrost-keycache"):
+            h.start()
+    finally:
+        h.stop()
