@@ -187,7 +187,7 @@ def main():
                  None, None]
     # What one request runs with its key in the key cache: one statement
     # for a list (tenant check, total and page; the filters twice).
-    list_calls = [("pf_findings_list", [None, big, None] + filt_args + filt_args + ["101", "0"])]
+    list_calls = [("pf_findings_list", [big, None, None] + filt_args + filt_args + ["101", "0"])]
     secs = 5 if QUICK else 15
     res["pg_list_filtered"] = pgbench(pg, *pgbench_script(stmts, list_calls), secs)
     det_calls = [("pf_finding_get", [big, fid, None, None])]

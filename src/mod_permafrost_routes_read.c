@@ -158,8 +158,8 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 
     /* One statement: the tenant check, then the filters once for the total
      * and once for the page (pf_sql.c). */
-    args[n++] = tenant;
     args[n++] = rq->customer_id;
+    args[n++] = tenant;
     args[n++] = tenant;
     for (int copy = 0; copy < 2; copy++) {
         args[n++] = rq->customer_id;

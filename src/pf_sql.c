@@ -60,13 +60,13 @@
  * The page also returns its sort key as k1, k2, ..., which the outer ORDER
  * BY restates so the join cannot reorder the page.
  *
- * Arguments: tenant, customer, tenant (the tenant check), the filters of
+ * Arguments: customer, tenant, tenant (the tenant check), the filters of
  * the total, the filters of the page, then the cursor's key, the limit and
  * (offset pages) the offset. */
 #define LIST_HEAD(total) \
-    "SELECT h.ok, h.total, p.* FROM (SELECT (%s::uuid IS NULL OR EXISTS (" \
-    "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid))" \
-    " AS ok, (" total ") AS total) h LEFT JOIN LATERAL ("
+    "SELECT h.ok, h.total, p.* FROM (SELECT (EXISTS (SELECT 1 FROM permafrost.tenants" \
+    " WHERE customer_id = %s::uuid AND tenant_id = %s::uuid) OR %s::uuid IS NULL) AS ok," \
+    " (" total ") AS total) h LEFT JOIN LATERAL ("
 #define LIST_TAIL(keys) ") p ON true ORDER BY " keys
 
 #define TENANT_KEYS   ", t.display_name AS k1, t.tenant_id AS k2"

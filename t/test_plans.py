@@ -41,7 +41,7 @@ def list_args(tenant, filters, tail):
     customer, tenant and filters for the total and again for the page."""
     customer = str(uuid.uuid4())
     common = [customer, tenant, tenant] + filters
-    return [tenant, customer, tenant] + common + common + tail
+    return common[:3] + common + common + tail
 
 
 TENANT = str(uuid.uuid4())
