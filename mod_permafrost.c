@@ -3,6 +3,7 @@
 #define PF_MODULE_MAIN
 #include "mod_permafrost_private.h"
 #include "pf_routes.h"
+#include "pf_keycache.h"
 
 #include <apr_optional.h>
 #include <apr_strings.h>
@@ -21,6 +22,8 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->wh->first_delay = PF_UNSET;
     c->wh->timeout = PF_UNSET;
     c->wh->concurrency = PF_UNSET;
+    c->kc_ttl = PF_UNSET;
+    c->kc_slots = PF_UNSET;
     return c;
 }
 
@@ -35,6 +38,8 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->rl_window = add->rl_limit != PF_UNSET ? add->rl_window : base->rl_window;
     c->rl_slots = base->rl_slots; /* global only */
     c->wh = base->wh;             /* global only */
+    c->kc_ttl = add->kc_ttl != PF_UNSET ? add->kc_ttl : base->kc_ttl;
+    c->kc_slots = base->kc_slots; /* global only */
     return c;
 }
 
@@ -90,6 +95,43 @@ static const char *set_retry_after(cmd_parms *cmd, void *dconf, const char *arg)
         return "PermafrostRetryAfter must be a number of seconds from 1 to 3600";
     }
     c->retry_after = (int)v;
+    return NULL;
+}
+
+static const char *set_key_cache_ttl(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pf_srv_cfg *c = pf_srv(cmd->server);
+    char *end;
+    long v;
+
+    if (strcasecmp(arg, "off") == 0) {
+        c->kc_ttl = 0;
+        return NULL;
+    }
+    v = strtol(arg, &end, 10);
+    /* Above 60 s a revoked key could outlive the contract's bound. */
+    if (end == arg || *end || v < 0 || v > PF_KC_MAX_TTL) {
+        return "PermafrostKeyCacheTTL must be a whole number of seconds from 1 to 60, "
+               "or off (0)";
+    }
+    c->kc_ttl = v;
+    return NULL;
+}
+
+static const char *set_key_cache_slots(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long v;
+
+    if (err) {
+        return err;
+    }
+    v = strtol(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > (long)PF_KC_MAX_SLOTS) {
+        return "PermafrostKeyCacheSlots must be a whole number from 1 to 4194304";
+    }
+    pf_srv(cmd->server)->kc_slots = v;
     return NULL;
 }
 
@@ -220,6 +262,12 @@ static const command_rec pf_cmds[] = {
                   "URL path the permafrost handler serves (default /api/v1)"),
     AP_INIT_TAKE1("PermafrostRetryAfter", set_retry_after, NULL, RSRC_CONF,
                   "Retry-After seconds sent when the database is unavailable (default 5)"),
+    /* key cache */
+    AP_INIT_TAKE1("PermafrostKeyCacheTTL", set_key_cache_ttl, NULL, RSRC_CONF,
+                  "Seconds a checked key is trusted without the database, 1 to 60 "
+                  "(default 30), or off"),
+    AP_INIT_TAKE1("PermafrostKeyCacheSlots", set_key_cache_slots, NULL, RSRC_CONF,
+                  "Keys the shared key cache holds (default 10000)"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_rate_limit_slots, NULL, RSRC_CONF,
@@ -278,6 +326,9 @@ static void pf_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pf_ratelimit_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(pf_ratelimit_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(pf_keycache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(pf_keycache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pf_keycache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pf_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -38,6 +38,7 @@ static pf_auth_result authenticate(request_rec *r, pf_req *rq)
     const char *cols[6];
     pf_rows res;
     pf_db_status st;
+    apr_int64_t expires_at = 0;
     int found = 0;
 
     if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
@@ -56,6 +57,10 @@ static pf_auth_result authenticate(request_rec *r, pf_req *rq)
         return PF_AUTH_DENIED;
     }
     pf_sha256(token, len, digest);
+    /* A key any child checked within the TTL needs no round trip. */
+    if (pf_keycache_get(r, digest, rq)) {
+        return PF_AUTH_OK;
+    }
     pf_hex(digest, sizeof(digest), hex);
     args[0] = hex;
     st = pf_db_select(r, PF_SQL_KEY_LOOKUP, 1, args, &res);
@@ -73,9 +78,16 @@ static pf_auth_result authenticate(request_rec *r, pf_req *rq)
         apr_cpystrn(rq->key_id, cols[0], sizeof(rq->key_id));
         apr_cpystrn(rq->customer_id, cols[1], sizeof(rq->customer_id));
         rq->scopes = pf_scopes_parse(cols[2]);
+        expires_at = cols[4] ? apr_atoi64(cols[4]) : 0;
         rq->authenticated = 1;
     }
-    return rq->authenticated ? PF_AUTH_OK : PF_AUTH_DENIED;
+    if (rq->authenticated) {
+        pf_keycache_put(r, digest, rq, expires_at);
+        return PF_AUTH_OK;
+    }
+    /* Revoked, expired or gone: no child may keep answering for it. */
+    pf_keycache_forget(r, digest);
+    return PF_AUTH_DENIED;
 }
 
 static int deny_401(request_rec *r)

@@ -10,6 +10,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_dbd.h>
+#include <apr_shm.h>
 #include <mod_dbd.h>
 #include <jansson.h>
 #include <apr_strings.h>
@@ -55,6 +56,9 @@ typedef struct {
     pf_wh_cfg *wh;
     int retry_after;      /* seconds, for 503 answers */
     const unsigned char *cursor_key; /* signs list cursors; same in every child */
+    /* key cache */
+    long kc_ttl;          /* seconds; 0: off; PF_UNSET: default */
+    long kc_slots;        /* PermafrostKeyCacheSlots (main server only) */
     long rl_limit;        /* requests per window; 0: off; PF_UNSET: default */
     long rl_window;       /* seconds */
     long rl_slots;        /* PermafrostRateLimitSlots (main server only) */
@@ -133,6 +137,26 @@ void pf_ratelimit_child_init(apr_pool_t *p, server_rec *s);
  * Over quota it answers 429 and returns DONE when may_refuse is set;
  * otherwise (answers already decided: 403, 404, 405) it only counts. */
 int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse);
+/* A new shared memory segment of size bytes in a pool of its own under the
+ * process pool; name (a constant) and variant name its file where the
+ * platform has no anonymous shared memory. */
+apr_status_t pf_shm_make(server_rec *s, const char *name, unsigned variant, apr_size_t size,
+                         apr_pool_t **pool, apr_shm_t **shm);
+
+/* mod_permafrost_keycache.c: valid keys in shared memory, so a known key
+ * costs no database round trip */
+int pf_keycache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int pf_keycache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
+void pf_keycache_child_init(apr_pool_t *p, server_rec *s);
+/* 1 when the key with this SHA-256 is cached: rq's key fields are filled. */
+int pf_keycache_get(request_rec *r, const unsigned char *hash, pf_req *rq);
+/* Remembers rq's key, which the database has just found valid; the lookup
+ * began at r->request_time. expires_at: Unix seconds, 0 for never. */
+void pf_keycache_put(request_rec *r, const unsigned char *hash, const pf_req *rq,
+                     apr_int64_t expires_at);
+/* The database does not know the key as valid (any more). */
+void pf_keycache_forget(request_rec *r, const unsigned char *hash);
 
 /* mod_permafrost_webhook.c: the delivery drainer (mod_watchdog) */
 int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s);

@@ -101,13 +101,13 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 {
     pf_qvalue qv[8];
     pf_qerror qe;
-    const char *args[24];
-    const char *cols[16];
+    const char *args[40];
+    const char *cols[PF_LIST_NCOLS + 16];
     const char *after[PF_CURSOR_MAX_FIELDS];
     const char *last[PF_CURSOR_MAX_FIELDS];
     const char *tenant, *binding, *next = NULL;
     long long limit, offset, total = 0, seen = 0;
-    int n = 0, answered, have_last = 0;
+    int n = 0, have_last = 0, head = 0, tenant_ok = 0;
     pf_rows res;
     pf_db_status st;
     json_t *data, *body;
@@ -129,26 +129,21 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
                                        "is not a cursor this list issued for these filters");
         }
     }
-    if (tenant && pf_tenant_missing(r, rq, tenant, &answered)) {
-        return OK;
-    }
 
+    /* One statement: the tenant check, then the filters once for the total
+     * and once for the page (pf_sql.c). */
     args[n++] = rq->customer_id;
     args[n++] = tenant;
     args[n++] = tenant;
-    if (def->path_param) {
-        args[n++] = rq->route.param;
+    for (int copy = 0; copy < 2; copy++) {
+        args[n++] = rq->customer_id;
+        args[n++] = tenant;
+        args[n++] = tenant;
+        if (def->path_param) {
+            args[n++] = rq->route.param;
+        }
+        filter_args(r, def, qv, args, &n);
     }
-    filter_args(r, def, qv, args, &n);
-
-    st = pf_db_select(r, def->count_sql, n, args, &res);
-    if (st != PF_DB_OK) {
-        return pf_db_fail(r, st);
-    }
-    while (pf_db_next(r, &res, cols, 1)) {
-        total = cols[0] ? apr_atoi64(cols[0]) : 0;
-    }
-
     if (qv[Q_CURSOR].present) {
         def->keyset_args(after, args, &n);
     }
@@ -162,16 +157,29 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         return pf_db_fail(r, st);
     }
     data = pf_json_pool_own(r->pool, json_array());
-    while (pf_db_next(r, &res, cols, def->ncols)) {
-        if (++seen > limit) {
-            continue; /* read to the end; the extra row only proves more exist */
+    while (pf_db_next(r, &res, cols, PF_LIST_NCOLS + def->ncols)) {
+        const char *const *row = cols + PF_LIST_NCOLS;
+
+        head = 1;
+        tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
+        total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
+        if (!row[0] || ++seen > limit) {
+            continue; /* an empty page's one row; or the row that proves more exist */
         }
-        json_array_append_new(data, def->shape(cols));
-        have_last = def->key_of(cols, last) == 0;
+        json_array_append_new(data, def->shape(row));
+        have_last = def->key_of(row, last) == 0;
         /* apr_dbd frees the result after its last row: keep copies. */
         for (int i = 0; have_last && i < def->nkey; i++) {
             last[i] = apr_pstrdup(r->pool, last[i]);
         }
+    }
+    if (!head) {
+        return pf_db_fail(r, PF_DB_ERROR);
+    }
+    /* A ?tenant= of another customer answers exactly like one that does not
+     * exist: the check binds the caller's customer id. */
+    if (!tenant_ok) {
+        return pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND", "No such tenant.");
     }
     if (seen > limit && have_last) {
         next = pf_cursor_encode(r->pool, pf_srv(r->server)->cursor_key, binding, last,
@@ -269,8 +277,6 @@ static void args_finding(const char *const *f, const char **args, int *n)
         }
     }
     args[(*n)++] = rank;
-    args[(*n)++] = rank;
-    args[(*n)++] = f[1];
     args[(*n)++] = f[1];
     args[(*n)++] = f[2];
 }
@@ -285,17 +291,15 @@ static int key_role(const char *const *c, const char **f)
 static void args_role(const char *const *f, const char **args, int *n)
 {
     args[(*n)++] = f[0];
-    args[(*n)++] = f[0];
     args[(*n)++] = f[1];
 }
 
 int pf_route_tenants(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_COUNT,
-                                  PF_SQL_TENANTS_AFTER, PF_TEN_NCOLS, pf_shape_tenant, 2,
-                                  key_tenant, args_by_name, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0 };
+    static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_AFTER,
+                                  PF_TEN_NCOLS, pf_shape_tenant, 2, key_tenant, args_by_name,
+                                  spec, sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -303,10 +307,9 @@ int pf_route_identities(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "type", PF_Q_ENUM_LIST, 0, 0, identity_types } };
-    static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_COUNT,
-                                  PF_SQL_IDENTITIES_AFTER, PF_IDN_NCOLS, pf_shape_identity, 2,
-                                  key_identity, args_by_name, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0 };
+    static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_AFTER,
+                                  PF_IDN_NCOLS, pf_shape_identity, 2, key_identity, args_by_name,
+                                  spec, sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -316,10 +319,9 @@ int pf_route_findings(request_rec *r, pf_req *rq)
                                      { "severity", PF_Q_ENUM_LIST, 0, 0, severities },
                                      { "status", PF_Q_ENUM_LIST, 0, 0, statuses },
                                      { "findingType", PF_Q_TEXT_LIST, 0, 0, NULL } };
-    static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_COUNT,
-                                  PF_SQL_FINDINGS_AFTER, PF_FND_LIST_NCOLS, shape_finding_list, 3,
-                                  key_finding, args_finding, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0 };
+    static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_AFTER,
+                                  PF_FND_LIST_NCOLS, shape_finding_list, 3, key_finding,
+                                  args_finding, spec, sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 
@@ -327,9 +329,9 @@ int pf_route_roles(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
-    static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_COUNT,
-                                  PF_SQL_ROLES_AFTER, PF_ROL_NCOLS, pf_shape_role, 2, key_role,
-                                  args_role, spec, sizeof(spec) / sizeof(spec[0]), 0 };
+    static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_AFTER, PF_ROL_NCOLS,
+                                  pf_shape_role, 2, key_role, args_role, spec,
+                                  sizeof(spec) / sizeof(spec[0]), 0 };
     return run_list(r, rq, &def);
 }
 

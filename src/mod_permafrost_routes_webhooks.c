@@ -276,8 +276,7 @@ static void args_delivery(const char *const *f, const char **args, int *n)
 int pf_route_webhooks(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "webhooks", PF_SQL_WEBHOOKS_LIST, PF_SQL_WEBHOOKS_COUNT,
-                                  PF_SQL_WEBHOOKS_AFTER, PF_WHK_NCOLS, pf_shape_webhook, 2,
+    static const list_def def = { "webhooks", PF_SQL_WEBHOOKS_LIST, PF_SQL_WEBHOOKS_AFTER, PF_WHK_NCOLS, pf_shape_webhook, 2,
                                   key_webhook, args_webhook, spec,
                                   sizeof(spec) / sizeof(spec[0]), 0 };
 
@@ -345,7 +344,7 @@ int pf_route_webhook(request_rec *r, pf_req *rq)
 int pf_route_webhook_deliveries(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "deliveries", PF_SQL_DELIVERIES_LIST, PF_SQL_DELIVERIES_COUNT,
+    static const list_def def = { "deliveries", PF_SQL_DELIVERIES_LIST,
                                   PF_SQL_DELIVERIES_AFTER, PF_DLV_NCOLS, pf_shape_delivery, 2,
                                   key_delivery, args_delivery, spec,
                                   sizeof(spec) / sizeof(spec[0]), 1 };

@@ -85,37 +85,53 @@ static int resolve_servers(server_rec *s, apr_pool_t *ptemp)
     return any;
 }
 
-static apr_status_t create_segment(rl_keep *k, apr_uint32_t nslots, server_rec *s)
+apr_status_t pf_shm_make(server_rec *s, const char *name, unsigned variant, apr_size_t size,
+                         apr_pool_t **pool, apr_shm_t **shm)
 {
-    apr_size_t size = pf_rl_size(nslots);
     apr_pool_t *p;
-    apr_shm_t *shm = NULL;
     apr_status_t rv = apr_pool_create(&p, s->process->pool);
 
+    *shm = NULL;
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    apr_pool_tag(p, "permafrost-ratelimit");
+    apr_pool_tag(p, name);
     /* Anonymous first; a named segment under the runtime dir where the
      * platform has no anonymous shared memory. */
-    rv = apr_shm_create(&shm, size, NULL, p);
+    rv = apr_shm_create(shm, size, NULL, p);
     if (APR_STATUS_IS_ENOTIMPL(rv)) {
-        const char *file = ap_runtime_dir_relative(
-            p, apr_psprintf(p, "permafrost-ratelimit-%u.shm", (unsigned)nslots));
+        const char *file = ap_runtime_dir_relative(p, apr_psprintf(p, "%s-%u.shm", name,
+                                                                   variant));
         if (!file) {
             rv = APR_EBADPATH;
         }
         else {
             apr_shm_remove(file, p); /* left over from an unclean stop */
-            rv = apr_shm_create(&shm, size, file, p);
+            rv = apr_shm_create(shm, size, file, p);
         }
-    }
-    if (rv == APR_SUCCESS
-        && !pf_rl_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots)) {
-        rv = APR_ENOSPC;
     }
     if (rv != APR_SUCCESS) {
         apr_pool_destroy(p);
+        *shm = NULL;
+        return rv;
+    }
+    *pool = p;
+    return APR_SUCCESS;
+}
+
+static apr_status_t create_segment(rl_keep *k, apr_uint32_t nslots, server_rec *s)
+{
+    apr_size_t size = pf_rl_size(nslots);
+    apr_pool_t *p = NULL;
+    apr_shm_t *shm = NULL;
+    apr_status_t rv = pf_shm_make(s, "permafrost-ratelimit", (unsigned)nslots, size, &p, &shm);
+
+    if (rv == APR_SUCCESS
+        && !pf_rl_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots)) {
+        apr_pool_destroy(p);
+        rv = APR_ENOSPC;
+    }
+    if (rv != APR_SUCCESS) {
         return rv;
     }
     /* Children of earlier generations keep their own mapping of the old

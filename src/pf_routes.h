@@ -28,9 +28,8 @@ typedef void (*pf_keyset_args)(const char *const *fields, const char **args, int
 
 typedef struct {
     const char *name;
-    pf_sql_id list_sql;
-    pf_sql_id count_sql;
-    pf_sql_id after_sql;
+    pf_sql_id list_sql;   /* tenant check, total and page (pf_sql.c) */
+    pf_sql_id after_sql;  /* the same after a cursor */
     int ncols;
     pf_row_shaper shape;
     int nkey;
@@ -38,7 +37,7 @@ typedef struct {
     pf_keyset_args keyset_args;
     const pf_qspec *spec;
     size_t nspec;
-    int path_param;   /* the path id is an argument, after the tenant pair */
+    int path_param;       /* the path id is an argument, after each tenant pair */
 } list_def;
 
 /* Answers a list request: parameters, count, one page, cursor. */

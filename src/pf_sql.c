@@ -34,10 +34,18 @@
 #define IDENTITY_WHERE \
     " WHERE i.customer_id = %s::uuid" TENANT_FILTER("i.tenant_id") TEXT_FILTER("i.type")
 
-#define ROLE_SELECT \
-    "SELECT rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
+/* List orders (contract section 5) with every column ascending, so the
+ * rows after a cursor are one index range (sql/004): the *_key columns
+ * ascend as their timestamps descend. */
+#define FINDING_ORDER "f.severity_rank, f.first_seen_key, f.id"
+#define ROLE_ORDER    "rr.created_key, rr.id"
+
+#define ROLE_COLS \
+    "rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
     " rr.current_role_name, rr.recommended_role_name, rr.scope," \
-    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at") \
+    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
+
+#define ROLE_FROM \
     " FROM permafrost.role_recommendations rr JOIN permafrost.identities i" \
     "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
 
@@ -45,12 +53,42 @@
     " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
 
+/* A list is one statement (one round trip): every row carries whether
+ * ?tenant= names one of the customer's tenants (true without it) and the
+ * filtered total, then the page's columns. An empty page is one row whose
+ * page columns are NULL; for a foreign tenant the page is not read at all.
+ * The page also returns its sort key as k1, k2, ..., which the outer ORDER
+ * BY restates so the join cannot reorder the page.
+ *
+ * Arguments: customer, tenant, tenant (the tenant check), the filters of
+ * the total, the filters of the page, then the cursor's key, the limit and
+ * (offset pages) the offset. */
+#define LIST_HEAD(total) \
+    "SELECT h.ok, h.total, p.* FROM (SELECT (EXISTS (SELECT 1 FROM permafrost.tenants" \
+    " WHERE customer_id = %s::uuid AND tenant_id = %s::uuid) OR %s::uuid IS NULL) AS ok," \
+    " (" total ") AS total) h LEFT JOIN LATERAL ("
+#define LIST_TAIL(keys) ") p ON true ORDER BY " keys
+
+#define TENANT_KEYS   ", t.display_name AS k1, t.tenant_id AS k2"
+#define IDENTITY_KEYS ", i.display_name AS k1, i.id AS k2"
+#define FINDING_KEYS  ", f.severity_rank AS k1, f.first_seen_key AS k2, f.id AS k3"
+#define ROLE_KEYS     ", rr.created_key AS k1, rr.id AS k2"
+
+#define TENANT_WHERE   " WHERE t.customer_id = %s::uuid" TENANT_FILTER("t.tenant_id")
+#define TENANTS_TOTAL  "SELECT count(*) FROM permafrost.tenants t" TENANT_WHERE
+#define IDENTITIES_TOTAL "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE
+/* Totals come from counts the database maintains (sql/002): the cost does
+ * not grow with the number of findings. */
+#define FINDINGS_TOTAL \
+    "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE
+#define ROLES_TOTAL "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE
+
 #define WEBHOOK_COLS \
     "w.id, w.name, w.webhook_url, w.webhook_type, array_to_string(w.event_types, ','), w.active, " \
     TS("w.created_at")
 
 /* Subscriptions are customer-wide: ?tenant= is checked (404 when unknown)
- * but filters nothing, so its two parameters only keep the list layout. */
+ * but filters nothing; its two parameters only keep the list layout. */
 #define WEBHOOK_WHERE \
     " WHERE w.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL) AND w.active"
 
@@ -64,6 +102,11 @@
 #define DELIVERY_WHERE \
     " WHERE d.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
     " AND d.webhook_id = %s::uuid"
+
+#define WEBHOOK_KEYS    ", w.created_at AS k1, w.id AS k2"
+#define WEBHOOKS_TOTAL  "SELECT count(*) FROM permafrost.webhooks w" WEBHOOK_WHERE
+#define DELIVERY_KEYS   ", d.created_at AS k1, d.id AS k2"
+#define DELIVERIES_TOTAL "SELECT count(*) FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
@@ -89,17 +132,14 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_TENANT_EXISTS] = { "pf_tenant_exists",
         "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid" },
     [PF_SQL_TENANTS_LIST] = { "pf_tenants_list",
-        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") " ORDER BY t.display_name, t.tenant_id" PAGE },
-    [PF_SQL_TENANTS_COUNT] = { "pf_tenants_count",
-        "SELECT count(*) FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") },
+        LIST_HEAD(TENANTS_TOTAL)
+        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
+        " ORDER BY t.display_name, t.tenant_id" PAGE LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list",
-        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
-        " ORDER BY i.display_name, i.id" PAGE },
-    [PF_SQL_IDENTITIES_COUNT] = { "pf_identities_count",
-        "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE },
+        LIST_HEAD(IDENTITIES_TOTAL)
+        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
+        " AND h.ok ORDER BY i.display_name, i.id" PAGE LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_IDENTITY_GET] = { "pf_identity_get",
         "SELECT " IDENTITY_COLS " FROM permafrost.identities i"
         " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id") },
@@ -110,12 +150,9 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " ORDER BY ra.role_name, ra.id" },
 
     [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
-        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" PAGE },
-    /* Totals come from counts the database maintains (sql/002): the cost
-     * does not grow with the number of findings. */
-    [PF_SQL_FINDINGS_COUNT] = { "pf_findings_count",
-        "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE },
+        LIST_HEAD(FINDINGS_TOTAL)
+        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
+        " AND h.ok ORDER BY " FINDING_ORDER PAGE LIST_TAIL("p.k1, p.k2, p.k3") },
     [PF_SQL_FINDING_GET] = { "pf_finding_get",
         "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
         " i.display_name, i.type"
@@ -124,39 +161,43 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
 
     [PF_SQL_ROLES_LIST] = { "pf_roles_list",
-        ROLE_SELECT ROLE_WHERE " ORDER BY rr.created_at DESC, rr.id" PAGE },
-    [PF_SQL_ROLES_COUNT] = { "pf_roles_count",
-        "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE },
+        LIST_HEAD(ROLES_TOTAL)
+        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE " AND h.ok ORDER BY " ROLE_ORDER PAGE
+        LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after",
-        "SELECT " TENANT_COLS " FROM permafrost.tenants t WHERE t.customer_id = %s::uuid"
-        TENANT_FILTER("t.tenant_id") " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
-        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT },
+        LIST_HEAD(TENANTS_TOTAL)
+        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
+        " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
+        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after",
-        "SELECT " IDENTITY_COLS " FROM permafrost.identities i" IDENTITY_WHERE
-        " AND (i.display_name, i.id) > (%s, %s::uuid)"
-        " ORDER BY i.display_name, i.id" ONLY_LIMIT },
+        LIST_HEAD(IDENTITIES_TOTAL)
+        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
+        " AND h.ok AND (i.display_name, i.id) > (%s, %s::uuid)"
+        " ORDER BY i.display_name, i.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
+    /* The cursor holds the last row's timestamp as shown; the same function
+     * that fills the key column turns it into the key. */
     [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after",
-        "SELECT " FINDING_COLS " FROM permafrost.findings f" FINDING_WHERE
-        " AND f.severity_rank >= %s::smallint"
-        " AND (f.severity_rank > %s::smallint OR f.first_seen_at < %s::timestamptz"
-        "      OR (f.first_seen_at = %s::timestamptz AND f.id > %s::uuid))"
-        " ORDER BY f.severity_rank, f.first_seen_at DESC, f.id" ONLY_LIMIT },
+        LIST_HEAD(FINDINGS_TOTAL)
+        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
+        " AND h.ok AND (" FINDING_ORDER ") > (%s::smallint,"
+        " permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
+        " ORDER BY " FINDING_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2, p.k3") },
     [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
-        ROLE_SELECT ROLE_WHERE
-        " AND (rr.created_at < %s::timestamptz OR (rr.created_at = %s::timestamptz"
-        " AND rr.id > %s::uuid))"
-        " ORDER BY rr.created_at DESC, rr.id" ONLY_LIMIT },
+        LIST_HEAD(ROLES_TOTAL)
+        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE
+        " AND h.ok AND (" ROLE_ORDER ") > (permafrost.newest_first_key(%s::timestamptz),"
+        " %s::uuid) ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_WEBHOOKS_LIST] = { "pf_webhooks_list",
-        "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w" WEBHOOK_WHERE
-        " ORDER BY w.created_at, w.id" PAGE },
-    [PF_SQL_WEBHOOKS_COUNT] = { "pf_webhooks_count",
-        "SELECT count(*) FROM permafrost.webhooks w" WEBHOOK_WHERE },
+        LIST_HEAD(WEBHOOKS_TOTAL)
+        "SELECT " WEBHOOK_COLS WEBHOOK_KEYS " FROM permafrost.webhooks w" WEBHOOK_WHERE
+        " AND h.ok ORDER BY w.created_at, w.id" PAGE LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_WEBHOOKS_AFTER] = { "pf_webhooks_after",
-        "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w" WEBHOOK_WHERE
-        " AND (w.created_at, w.id) > (%s::timestamptz, %s::uuid)"
-        " ORDER BY w.created_at, w.id" ONLY_LIMIT },
+        LIST_HEAD(WEBHOOKS_TOTAL)
+        "SELECT " WEBHOOK_COLS WEBHOOK_KEYS " FROM permafrost.webhooks w" WEBHOOK_WHERE
+        " AND h.ok AND (w.created_at, w.id) > (%s::timestamptz, %s::uuid)"
+        " ORDER BY w.created_at, w.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_WEBHOOK_GET] = { "pf_webhook_get",
         "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w"
         " WHERE w.customer_id = %s::uuid AND w.id = %s::uuid AND w.active" },
@@ -187,16 +228,18 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "  WHERE customer_id = %s::uuid AND id = %s::uuid AND active"
         "  RETURNING *)"
         " SELECT " DELIVERY_COLS " FROM d" },
+    /* Newest first, then id ascending (contract section 5). */
     [PF_SQL_DELIVERIES_LIST] = { "pf_deliveries_list",
-        "SELECT " DELIVERY_COLS " FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
-        " ORDER BY d.created_at DESC, d.id" PAGE },
-    [PF_SQL_DELIVERIES_COUNT] = { "pf_deliveries_count",
-        "SELECT count(*) FROM permafrost.webhook_deliveries d" DELIVERY_WHERE },
+        LIST_HEAD(DELIVERIES_TOTAL)
+        "SELECT " DELIVERY_COLS DELIVERY_KEYS " FROM permafrost.webhook_deliveries d"
+        DELIVERY_WHERE " AND h.ok ORDER BY d.created_at DESC, d.id" PAGE
+        LIST_TAIL("p.k1 DESC, p.k2") },
     [PF_SQL_DELIVERIES_AFTER] = { "pf_deliveries_after",
-        "SELECT " DELIVERY_COLS " FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
-        " AND d.created_at <= %s::timestamptz"
+        LIST_HEAD(DELIVERIES_TOTAL)
+        "SELECT " DELIVERY_COLS DELIVERY_KEYS " FROM permafrost.webhook_deliveries d"
+        DELIVERY_WHERE " AND h.ok AND d.created_at <= %s::timestamptz"
         " AND (d.created_at < %s::timestamptz OR d.id > %s::uuid)"
-        " ORDER BY d.created_at DESC, d.id" ONLY_LIMIT },
+        " ORDER BY d.created_at DESC, d.id" ONLY_LIMIT LIST_TAIL("p.k1 DESC, p.k2") },
 
     /* Claims due deliveries of active subscriptions for one attempt: the
      * row lock is held only for this statement (SKIP LOCKED lets other

@@ -12,30 +12,24 @@ typedef enum {
     PF_SQL_HEALTH,
     PF_SQL_TENANT_EXISTS,
     PF_SQL_TENANTS_LIST,
-    PF_SQL_TENANTS_COUNT,
     PF_SQL_IDENTITIES_LIST,
-    PF_SQL_IDENTITIES_COUNT,
     PF_SQL_IDENTITY_GET,
     PF_SQL_ROLE_ASSIGNMENTS,
     PF_SQL_FINDINGS_LIST,
-    PF_SQL_FINDINGS_COUNT,
     PF_SQL_FINDING_GET,
     PF_SQL_ROLES_LIST,
-    PF_SQL_ROLES_COUNT,
     PF_SQL_TENANTS_AFTER,
     PF_SQL_IDENTITIES_AFTER,
     PF_SQL_FINDINGS_AFTER,
     PF_SQL_ROLES_AFTER,
     /* webhooks API */
     PF_SQL_WEBHOOKS_LIST,
-    PF_SQL_WEBHOOKS_COUNT,
     PF_SQL_WEBHOOKS_AFTER,
     PF_SQL_WEBHOOK_GET,
     PF_SQL_WEBHOOK_INSERT,
     PF_SQL_WEBHOOK_DELETE,
     PF_SQL_WEBHOOK_PING,
     PF_SQL_DELIVERIES_LIST,
-    PF_SQL_DELIVERIES_COUNT,
     PF_SQL_DELIVERIES_AFTER,
     /* the delivery drainer */
     PF_SQL_WH_CLAIM,
@@ -50,6 +44,10 @@ typedef struct {
 } pf_sql_stmt;
 
 extern const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_];
+
+/* Every row of a list statement starts with these two columns; the row
+ * shape's columns follow (see pf_sql.c). */
+enum { PF_LIST_TENANT_OK, PF_LIST_TOTAL, PF_LIST_NCOLS };
 
 /* Column positions of the row shapes the statements return. */
 enum { PF_TEN_ID, PF_TEN_NAME, PF_TEN_DOMAIN, PF_TEN_STATUS, PF_TEN_CONNECTED, PF_TEN_SYNC,

@@ -71,7 +71,9 @@ def rundir():
 
 @pytest.fixture(scope="session")
 def pg(rundir):
-    p = pfstack.Postgres(rundir)
+    # pg_stat_statements counts the statements each request runs
+    # (t/test_keycache.py).
+    p = pfstack.Postgres(rundir, conf="shared_preload_libraries = 'pg_stat_statements'\n")
     p.init()
     p.start()
     p.create_database()

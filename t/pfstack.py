@@ -46,8 +46,9 @@ def _wait_port(port, timeout=20.0):
 
 
 class Postgres:
-    def __init__(self, rundir, port=None):
+    def __init__(self, rundir, port=None, conf=""):
         self.dir = os.path.join(rundir, "pg")
+        self.conf = conf  # extra postgresql.conf lines, for a new cluster
         self.data = os.path.join(self.dir, "data")
         self.port = port or free_port()
         self.dsn = f"host=127.0.0.1 port={self.port} dbname=permafrost user=permafrost"
@@ -66,7 +67,7 @@ class Postgres:
                 f.write("\nlisten_addresses = '127.0.0.1'\n"
                         f"unix_socket_directories = '{self.dir}'\n"
                         "max_connections = 200\nfsync = off\nfull_page_writes = off\n"
-                        "synchronous_commit = off\nshared_buffers = 256MB\n")
+                        "synchronous_commit = off\nshared_buffers = 256MB\n" + self.conf)
 
     def start(self):
         subprocess.run(_as_pg_user([f"{PGBIN}/pg_ctl", "-D", self.data, "-w", "-t", "60",

@@ -1,0 +1,81 @@
+"""Deep pages by cursor cost what the first page costs (issue 6): the rows
+after a cursor must be one index range. This checks the module's own
+keyset statements (printed by bench/pf_sqldump) with PostgreSQL's generic
+plan, the one a prepared statement settles on: the whole sort key is an
+index condition, nothing of it is left to a filter, and the page needs no
+sort.
+The sizes of the test data do not matter: plans that scan with the index
+are preferred, and the question is only whether the index can bound the
+scan by the cursor."""
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+import pfstack
+
+ROOT = pfstack.ROOT
+
+
+@pytest.fixture(scope="module")
+def statements():
+    out = subprocess.run([os.path.join(ROOT, "bench", "pf_sqldump")], capture_output=True,
+                         text=True, check=True).stdout
+    return dict(line.split("\t", 1) for line in out.splitlines())
+
+
+def generic_plan(pg, sql, args):
+    sql = re.sub(r"%(\d+)", r"$\1", sql)
+    vals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
+    script = ("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+              "SET enable_bitmapscan = off; "
+              f"PREPARE s({', '.join(['text'] * len(args))}) AS {sql}; "
+              f"EXPLAIN (COSTS OFF) EXECUTE s({vals})")
+    return pg.psql(script)
+
+
+def list_args(tenant, filters, tail):
+    """A list statement's arguments (pf_sql.c): the tenant check, then the
+    customer, tenant and filters for the total and again for the page."""
+    customer = str(uuid.uuid4())
+    common = [customer, tenant, tenant] + filters
+    return common[:3] + common + common + tail
+
+
+TENANT = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize("label,args,row,index", [
+    ("pf_findings_after",
+     list_args(None, [None] * 6, ["1", "2026-01-02T03:04:05.123456Z", str(uuid.uuid4()), "101"]),
+     "ROW(severity_rank, first_seen_key, id) > ROW(", "findings_order_idx"),
+    ("pf_findings_after",
+     list_args(TENANT, [None] * 6, ["0", "2026-01-02T03:04:05Z", str(uuid.uuid4()), "101"]),
+     "ROW(severity_rank, first_seen_key, id) > ROW(", "findings_"),
+    ("pf_roles_after",
+     list_args(None, [None] * 2, ["2026-01-02T03:04:05.5Z", str(uuid.uuid4()), "11"]),
+     "ROW(created_key, id) > ROW(", "role_recommendations_order_idx"),
+])
+def test_cursor_is_an_index_range(pg, statements, label, args, row, index):
+    plan = generic_plan(pg, statements[label], args)
+    conds = [ln for ln in plan.splitlines() if "Index Cond" in ln]
+    assert any(row in ln for ln in conds), plan
+    assert index in plan, plan
+    # The page (under its Limit) needs no sort; the statement's last step
+    # sorts the page's own few rows (pf_sql.c, LIST_TAIL).
+    page = plan[plan.index("->  Limit"):]
+    assert "Sort" not in page, plan
+    filters = " ".join(ln for ln in plan.splitlines() if "Filter" in ln)
+    for column in ("severity_rank", "first_seen", "created_"):
+        assert column not in filters, plan
+
+
+@pytest.mark.parametrize("label,args,order", [
+    ("pf_findings_list", list_args(None, [None] * 6, ["101", "0"]), "findings_order_idx"),
+    ("pf_roles_list", list_args(None, [None] * 2, ["11", "0"]), "role_recommendations_order_idx"),
+])
+def test_first_pages_use_the_same_order(pg, statements, label, args, order):
+    plan = generic_plan(pg, statements[label], args)
+    assert order in plan, plan
