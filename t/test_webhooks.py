@@ -18,6 +18,7 @@ from pfreceiver import Receiver
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 REFERENCE = os.path.join(SHARED, "reference", "permafrost-api-reference.txt")
+VERIFIER_COPY = os.path.join(ROOT, "t", "data", "reference-verifier.ts")
 JSON = {"Content-Type": "application/json"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -440,11 +441,16 @@ def test_signature_checks_with_the_reference_node_verifier(api, cust, rx, rundir
     w = create(api, cust["key"], rx.url("/ok/node"))
     api.request("POST", f"/api/v1/webhooks/{w['id']}/test", cust["key"])
     req = rx.wait_for("/ok/node", 1)[0]
-    with open(REFERENCE, encoding="utf-8") as f:
-        ref = f.read()
-    start = ref.index('import { createHmac, timingSafeEqual } from "node:crypto";')
-    end = ref.index("return timingSafeEqual(a, b);", start) + len("return timingSafeEqual(a, b);")
-    ts = ref[start:end] + "\n}\n"
+    with open(VERIFIER_COPY, encoding="utf-8") as f:
+        copy = f.read()
+    ts = copy[copy.index("import { createHmac"):]
+    if os.path.exists(REFERENCE):
+        with open(REFERENCE, encoding="utf-8") as f:
+            ref = f.read()
+        start = ref.index('import { createHmac, timingSafeEqual } from "node:crypto";')
+        end = ref.index("return timingSafeEqual(a, b);", start) + len(
+            "return timingSafeEqual(a, b);")
+        assert ref[start:end] + "\n}\n" == ts, "t/data/reference-verifier.ts is out of date"
     # The page's function is TypeScript; drop only its type annotations.
     js = re.sub(r"\): boolean \{", ") {", ts)
     js = re.sub(r"(\w+): string \| null", r"\1", js)
