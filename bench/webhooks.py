@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -140,7 +141,9 @@ def main():
             got = rx.wait_for("/ok/lat", before + 1, timeout=30)
             arrival = got[-1]["t"]
             lat.append((arrival - float(done)) * 1000.0)
-            time.sleep(0.1 + (i % 7) * 0.05)
+            # A random pause decouples the next pass from the drainer's
+            # schedule; a fixed one would always land at the same phase.
+            time.sleep(random.uniform(0.0, 2.0))
         del w
         res = {"tp": tp, "lat_ms": lat}
     finally:
@@ -184,7 +187,8 @@ def write(res):
         f"| completed_at to receiver, min / max | {min(lat):.0f} / {max(lat):.0f} ms |",
         "",
         "The latency is dominated by the polling interval: a pass waits for the next look at "
-        "the queue (up to 2 s with the default, about 1 s on average). A shorter "
+        "the queue (up to 2 s with the default, about 1 s on average; passes are spaced by a "
+        "random 0-2 s so they land at every phase of it). A shorter "
         "PermafrostWebhookInterval trades database polls (one small indexed query per "
         "interval per httpd) for latency.",
         END,
