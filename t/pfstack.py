@@ -163,8 +163,13 @@ class Httpd:
                                       extra=self.extra))
 
     def ctl(self, action):
+        # PF_HTTPD_PRELOAD (for example libasan.so) is given to httpd only,
+        # for a run of the black-box tests against a sanitizer build.
+        env = dict(os.environ)
+        if os.environ.get("PF_HTTPD_PRELOAD"):
+            env["LD_PRELOAD"] = os.environ["PF_HTTPD_PRELOAD"]
         return subprocess.run([APACHE, "-f", self.conf, "-k", action], capture_output=True,
-                              text=True)
+                              text=True, env=env)
 
     def pid(self):
         try:

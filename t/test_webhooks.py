@@ -629,7 +629,6 @@ def strict(rundir, pg, keyfile):
     assert dsn != pg.dsn
     subprocess.run([pfstack.admin_bin(), "--dsn", dsn, "migrate", "--sql-dir",
                     os.path.join(ROOT, "sql")], check=True, stdout=subprocess.DEVNULL)
-    h = _start(rundir, "strict", dsn, keyfile, private="Off")
     admin = pfstack.admin_bin()
 
     def run(*a):
@@ -638,8 +637,11 @@ def strict(rundir, pg, keyfile):
     c = json.loads(run("customer", "create", "Strict"))["id"]
     key = json.loads(run("key", "create", "--customer", c, "--name", "k", "--scope",
                          "manage:webhooks"))["key"]
-    yield {"api": Client(h.port, _openapi_validator()), "key": key, "dsn": dsn, "httpd": h}
-    h.stop()
+    h = _start(rundir, "strict", dsn, keyfile, private="Off")
+    try:
+        yield {"api": Client(h.port, _openapi_validator()), "key": key, "dsn": dsn, "httpd": h}
+    finally:
+        h.stop()
 
 
 def test_localhost_is_refused_when_private_networks_are_off(strict, rx):

@@ -79,7 +79,10 @@ static int list_migrations(const char *dir, name_list *out)
         out->n++;
     }
     closedir(d);
-    qsort(out->names, out->n, sizeof(char *), cmp_names);
+    /* qsort may not be given a NULL array, even an empty one. */
+    if (out->n > 1) {
+        qsort(out->names, out->n, sizeof(char *), cmp_names);
+    }
 
     /* Two files with one number (e.g. two branches both adding 002_) would
      * apply in an order nobody chose. */
