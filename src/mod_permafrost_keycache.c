@@ -18,13 +18,6 @@
 #define PF_KC_MUTEX_TYPE "permafrost-keycache"
 #define PF_KC_KEEP_KEY   "mod_permafrost-keycache"
 
-/* What outlives a configuration generation (process pool). */
-typedef struct {
-    apr_global_mutex_t *mutex;
-    apr_pool_t *pool; /* holds the segment; replaced with it */
-    apr_shm_t *shm;
-    apr_uint32_t nslots;
-} kc_keep;
 
 static pf_kc_table *kc_table;        /* NULL: every key is looked up */
 static apr_global_mutex_t *kc_mutex; /* this process's handle */
@@ -45,30 +38,9 @@ int pf_keycache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
-static apr_status_t create_segment(kc_keep *k, apr_uint32_t nslots, server_rec *s)
+static int kc_layout(void *mem, size_t size, uint32_t nslots)
 {
-    apr_pool_t *p = NULL;
-    apr_shm_t *shm = NULL;
-    apr_status_t rv = pf_shm_make(s, "permafrost-keycache", (unsigned)nslots, pf_kc_size(nslots),
-                                  &p, &shm);
-
-    if (rv == APR_SUCCESS
-        && !pf_kc_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots)) {
-        apr_pool_destroy(p);
-        rv = APR_ENOSPC;
-    }
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    /* Children of earlier generations keep their own mapping of the old
-     * segment until they exit. */
-    if (k->pool) {
-        apr_pool_destroy(k->pool);
-    }
-    k->pool = p;
-    k->shm = shm;
-    k->nslots = nslots;
-    return APR_SUCCESS;
+    return pf_kc_init(mem, size, nslots) != NULL;
 }
 
 int pf_keycache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -78,7 +50,7 @@ int pf_keycache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     long slots = pf_srv(s)->kc_slots;
     apr_uint32_t nslots = slots > 0 ? (apr_uint32_t)slots : PF_KC_DEFAULT_SLOTS;
     void *data = NULL;
-    kc_keep *k;
+    pf_shm_keep *k;
     apr_status_t rv;
     int any = 0, created = 0;
 
@@ -114,7 +86,7 @@ int pf_keycache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (!k->shm || k->nslots != nslots) {
         apr_uint32_t had = k->shm ? k->nslots : 0;
 
-        rv = create_segment(k, nslots, s);
+        rv = pf_shm_replace(s, k, "permafrost-keycache", nslots, pf_kc_size(nslots), kc_layout);
         if (rv != APR_SUCCESS && !had) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          "PF00041: could not create %" APR_SIZE_T_FMT " bytes of shared memory "

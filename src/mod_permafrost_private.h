@@ -143,6 +143,21 @@ int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse);
 apr_status_t pf_shm_make(server_rec *s, const char *name, unsigned variant, apr_size_t size,
                          apr_pool_t **pool, apr_shm_t **shm);
 
+/* What a shared table keeps in the process pool across configuration
+ * generations: its lock and its segment (in a pool of its own). */
+typedef struct {
+    apr_global_mutex_t *mutex;
+    apr_pool_t *pool;
+    apr_shm_t *shm;
+    apr_uint32_t nslots;
+} pf_shm_keep;
+
+/* Gives k a new segment of size bytes for nslots, laid out by init (which
+ * answers 0 when the table does not fit), and drops the one it had. */
+apr_status_t pf_shm_replace(server_rec *s, pf_shm_keep *k, const char *name,
+                            apr_uint32_t nslots, apr_size_t size,
+                            int (*init)(void *mem, size_t size, uint32_t nslots));
+
 /* mod_permafrost_keycache.c: valid keys in shared memory, so a known key
  * costs no database round trip */
 int pf_keycache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);

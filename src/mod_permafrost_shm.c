@@ -18,15 +18,6 @@
 #define PF_RL_MUTEX_TYPE "permafrost-ratelimit"
 #define PF_RL_KEEP_KEY   "mod_permafrost-ratelimit"
 
-/* What outlives a configuration generation (process pool). No function of
- * this module is registered on that pool: the module is unloaded and loaded
- * again on every restart. */
-typedef struct {
-    apr_global_mutex_t *mutex;
-    apr_pool_t *pool; /* holds the segment; replaced with it */
-    apr_shm_t *shm;
-    apr_uint32_t nslots;
-} rl_keep;
 
 static pf_rl_table *rl_table;        /* NULL: nothing is counted */
 static apr_global_mutex_t *rl_mutex; /* this process's handle */
@@ -119,15 +110,15 @@ apr_status_t pf_shm_make(server_rec *s, const char *name, unsigned variant, apr_
     return APR_SUCCESS;
 }
 
-static apr_status_t create_segment(rl_keep *k, apr_uint32_t nslots, server_rec *s)
+apr_status_t pf_shm_replace(server_rec *s, pf_shm_keep *k, const char *name,
+                            apr_uint32_t nslots, apr_size_t size,
+                            int (*init)(void *mem, size_t size, uint32_t nslots))
 {
-    apr_size_t size = pf_rl_size(nslots);
     apr_pool_t *p = NULL;
     apr_shm_t *shm = NULL;
-    apr_status_t rv = pf_shm_make(s, "permafrost-ratelimit", (unsigned)nslots, size, &p, &shm);
+    apr_status_t rv = pf_shm_make(s, name, (unsigned)nslots, size, &p, &shm);
 
-    if (rv == APR_SUCCESS
-        && !pf_rl_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots)) {
+    if (rv == APR_SUCCESS && !init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots)) {
         apr_pool_destroy(p);
         rv = APR_ENOSPC;
     }
@@ -145,6 +136,11 @@ static apr_status_t create_segment(rl_keep *k, apr_uint32_t nslots, server_rec *
     return APR_SUCCESS;
 }
 
+static int rl_layout(void *mem, size_t size, uint32_t nslots)
+{
+    return pf_rl_init(mem, size, nslots) != NULL;
+}
+
 int pf_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                              server_rec *s)
 {
@@ -152,7 +148,7 @@ int pf_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     long slots = pf_srv(s)->rl_slots;
     apr_uint32_t nslots = slots > 0 ? (apr_uint32_t)slots : PF_RL_DEFAULT_SLOTS;
     void *data = NULL;
-    rl_keep *k;
+    pf_shm_keep *k;
     apr_status_t rv;
 
     rl_table = NULL;
@@ -181,7 +177,7 @@ int pf_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!k->shm || k->nslots != nslots) {
         apr_uint32_t had = k->shm ? k->nslots : 0;
 
-        rv = create_segment(k, nslots, s);
+        rv = pf_shm_replace(s, k, "permafrost-ratelimit", nslots, pf_rl_size(nslots), rl_layout);
         if (rv != APR_SUCCESS && !had) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          "PF00023: could not create %" APR_SIZE_T_FMT " bytes of shared memory "

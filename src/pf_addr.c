@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L /* inet_pton, sockaddr_in6 under -std=c11 */
 
 #include "pf_addr.h"
+#include "pf_key.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -168,25 +169,6 @@ const char *pf_addr_class_name(pf_addr_class c)
     return "reserved";
 }
 
-static int pf_is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int pf_digit_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A label that a resolver would read as a number: decimal digits, or 0x
  * with hex digits (the bare "0x" counts, so that it is refused rather
  * than resolved). */
@@ -199,7 +181,7 @@ static int pf_label_numeric(const char *s, size_t len)
     }
     if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         for (i = 2; i < len; i++) {
-            if (!pf_is_hex(s[i])) {
+            if (pf_hexval(s[i]) < 0) {
                 return 0;
             }
         }
@@ -235,7 +217,7 @@ static int pf_parse_part(const char *s, size_t len, uint32_t *out)
         i = 1;
     }
     for (; i < len; i++) {
-        int d = pf_digit_value(s[i]);
+        int d = pf_hexval(s[i]);
 
         if (d < 0 || (unsigned)d >= base) {
             return -1;
