@@ -2,6 +2,7 @@
  * startup checks live here; the work is in src/. */
 #define PF_MODULE_MAIN
 #include "mod_permafrost_private.h"
+#include "pf_json.h"
 #include "pf_routes.h"
 #include "pf_keycache.h"
 
@@ -85,60 +86,71 @@ static const char *set_base_path(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
-static const char *set_retry_after(cmd_parms *cmd, void *dconf, const char *arg)
+/* Every numeric directive: a whole decimal number in [lo, hi]. */
+static int whole_number(const char *arg, long lo, long hi, long *out)
 {
-    pf_srv_cfg *c = pf_srv(cmd->server);
     char *end;
     long v = strtol(arg, &end, 10);
 
-    if (*end || v < 1 || v > 3600) {
+    if (end == arg || *end || v < lo || v > hi) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static const char *set_retry_after(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    long v;
+
+    if (whole_number(arg, 1, 3600, &v) != 0) {
         return "PermafrostRetryAfter must be a number of seconds from 1 to 3600";
     }
-    c->retry_after = (int)v;
+    pf_srv(cmd->server)->retry_after = (int)v;
     return NULL;
 }
 
 static const char *set_key_cache_ttl(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    pf_srv_cfg *c = pf_srv(cmd->server);
-    char *end;
-    long v;
+    long v = 0;
 
-    if (strcasecmp(arg, "off") == 0) {
-        c->kc_ttl = 0;
-        return NULL;
-    }
-    v = strtol(arg, &end, 10);
     /* Above 60 s a revoked key could outlive the contract's bound. */
-    if (end == arg || *end || v < 0 || v > PF_KC_MAX_TTL) {
+    if (strcasecmp(arg, "off") != 0 && whole_number(arg, 0, PF_KC_MAX_TTL, &v) != 0) {
         return "PermafrostKeyCacheTTL must be a whole number of seconds from 1 to 60, "
                "or off (0)";
     }
-    c->kc_ttl = v;
+    pf_srv(cmd->server)->kc_ttl = v;
     return NULL;
 }
 
-static const char *set_key_cache_slots(cmd_parms *cmd, void *dconf, const char *arg)
+/* PermafrostKeyCacheSlots and PermafrostRateLimitSlots: sizes of the shared
+ * tables, which exist once per httpd. */
+static const char *set_slots(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
+    int keycache = strcmp(cmd->info, "keycache") == 0;
+    long max = keycache ? (long)PF_KC_MAX_SLOTS : (long)PF_RL_MAX_SLOTS;
     long v;
 
     if (err) {
         return err;
     }
-    v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < 1 || v > (long)PF_KC_MAX_SLOTS) {
-        return "PermafrostKeyCacheSlots must be a whole number from 1 to 4194304";
+    if (whole_number(arg, 1, max, &v) != 0) {
+        return apr_psprintf(cmd->pool, "%s must be a whole number from 1 to %ld",
+                            cmd->cmd->name, max);
     }
-    pf_srv(cmd->server)->kc_slots = v;
+    if (keycache) {
+        pf_srv(cmd->server)->kc_slots = v;
+    }
+    else {
+        pf_srv(cmd->server)->rl_slots = v;
+    }
     return NULL;
 }
 
 static const char *set_rate_limit(cmd_parms *cmd, void *dconf, const char *n, const char *secs)
 {
     pf_srv_cfg *c = pf_srv(cmd->server);
-    char *end;
     long v, w;
 
     if (!secs) {
@@ -149,12 +161,10 @@ static const char *set_rate_limit(cmd_parms *cmd, void *dconf, const char *n, co
         c->rl_window = 0;
         return NULL;
     }
-    v = strtol(n, &end, 10);
-    if (end == n || *end || v < 1 || v > (long)PF_RL_MAX_LIMIT) {
+    if (whole_number(n, 1, (long)PF_RL_MAX_LIMIT, &v) != 0) {
         return "PermafrostRateLimit: requests must be a whole number from 1 to 1000000000";
     }
-    w = strtol(secs, &end, 10);
-    if (end == secs || *end || w < 1 || w > (long)PF_RL_MAX_WINDOW) {
+    if (whole_number(secs, 1, (long)PF_RL_MAX_WINDOW, &w) != 0) {
         return "PermafrostRateLimit: seconds must be a whole number from 1 to 31536000";
     }
     c->rl_limit = v;
@@ -162,53 +172,32 @@ static const char *set_rate_limit(cmd_parms *cmd, void *dconf, const char *n, co
     return NULL;
 }
 
-static const char *set_rate_limit_slots(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    long v;
-
-    if (err) {
-        return err;
-    }
-    v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < 1 || v > (long)PF_RL_MAX_SLOTS) {
-        return "PermafrostRateLimitSlots must be a whole number from 1 to 4194304";
-    }
-    pf_srv(cmd->server)->rl_slots = v;
-    return NULL;
-}
-
 /* Webhook directives: global only, one drainer serves the whole httpd. */
-static const char *wh_number(cmd_parms *cmd, const char *arg, long lo, long hi, int *out)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-
-    if (end == arg || *end || v < lo || v > hi) {
-        return apr_psprintf(cmd->pool, "%s must be a whole number from %ld to %ld",
-                            cmd->cmd->name, lo, hi);
-    }
-    *out = (int)v;
-    return NULL;
-}
-
 static const char *set_wh_int(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pf_wh_cfg *wh = pf_srv(cmd->server)->wh;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *which = cmd->info;
+    long hi = strcmp(which, "interval") == 0 ? 3600 : strcmp(which, "timeout") == 0 ? 60 : 256;
+    long v;
 
     if (err) {
         return err;
     }
+    if (whole_number(arg, 1, hi, &v) != 0) {
+        return apr_psprintf(cmd->pool, "%s must be a whole number from 1 to %ld",
+                            cmd->cmd->name, hi);
+    }
     if (strcmp(which, "interval") == 0) {
-        return wh_number(cmd, arg, 1, 3600, &wh->interval);
+        wh->interval = (int)v;
     }
-    if (strcmp(which, "timeout") == 0) {
-        return wh_number(cmd, arg, 1, 60, &wh->timeout);
+    else if (strcmp(which, "timeout") == 0) {
+        wh->timeout = (int)v;
     }
-    return wh_number(cmd, arg, 1, 256, &wh->concurrency);
+    else {
+        wh->concurrency = (int)v;
+    }
+    return NULL;
 }
 
 static const char *set_wh_retry(cmd_parms *cmd, void *dconf, const char *attempts,
@@ -216,16 +205,19 @@ static const char *set_wh_retry(cmd_parms *cmd, void *dconf, const char *attempt
 {
     pf_wh_cfg *wh = pf_srv(cmd->server)->wh;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long a, d;
 
     if (err) {
         return err;
     }
-    if (wh_number(cmd, attempts, 1, 50, &wh->attempts)) {
+    if (whole_number(attempts, 1, 50, &a) != 0) {
         return "PermafrostWebhookRetry: attempts must be a whole number from 1 to 50";
     }
-    if (wh_number(cmd, delay, 1, 86400, &wh->first_delay)) {
+    if (whole_number(delay, 1, 86400, &d) != 0) {
         return "PermafrostWebhookRetry: the first delay must be 1 to 86400 seconds";
     }
+    wh->attempts = (int)a;
+    wh->first_delay = (int)d;
     return NULL;
 }
 
@@ -266,11 +258,11 @@ static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostKeyCacheTTL", set_key_cache_ttl, NULL, RSRC_CONF,
                   "Seconds a checked key is trusted without the database, 1 to 60 "
                   "(default 30), or off"),
-    AP_INIT_TAKE1("PermafrostKeyCacheSlots", set_key_cache_slots, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PermafrostKeyCacheSlots", set_slots, "keycache", RSRC_CONF,
                   "Keys the shared key cache holds (default 10000)"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
-    AP_INIT_TAKE1("PermafrostRateLimitSlots", set_rate_limit_slots, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,
                   "Keys (per server) with an open rate-limit window that fit in shared memory "
                   "(default 100000)"),
     AP_INIT_TAKE1("PermafrostSecretKeyFile", set_secret_key_file, NULL, RSRC_CONF,
@@ -296,6 +288,7 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     APR_OPTIONAL_FN_TYPE(ap_dbd_open) *open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     APR_OPTIONAL_FN_TYPE(ap_dbd_close) *close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    char *openapi_etag;
 
     if (!open || !close || !prepare) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
@@ -303,8 +296,12 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      "modules/mod_dbd.so' (Debian: a2enmod dbd) before mod_permafrost");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* The document never changes while httpd runs: hash it once. */
+    openapi_etag = apr_palloc(pconf, PF_ETAG_SIZE);
+    pf_etag(pf_openapi_json, pf_openapi_json_len, openapi_etag);
     for (server_rec *sv = s; sv; sv = sv->next) {
         pf_srv_cfg *c = pf_srv(sv);
+        c->openapi_etag = openapi_etag;
         c->dbd.open = open;
         c->dbd.close = close;
         c->dbd.prepare = prepare;

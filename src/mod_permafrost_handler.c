@@ -3,9 +3,6 @@
 #include "pf_json.h"
 #include "pf_routes.h"
 
-extern const char pf_openapi_json[];
-extern const size_t pf_openapi_json_len;
-
 static int route_health(request_rec *r)
 {
     pf_rows res;
@@ -19,8 +16,7 @@ static int route_health(request_rec *r)
         }
     }
     if (!ok) {
-        apr_table_setn(r->headers_out, "Retry-After",
-                       apr_psprintf(r->pool, "%d", pf_srv(r->server)->retry_after));
+        pf_set_retry_after(r);
         return pf_send_json(r, HTTP_SERVICE_UNAVAILABLE,
                             json_pack("{s:s, s:s, s:s}", "status", "degraded", "database",
                                       "unavailable", "version", PF_VERSION));
@@ -31,15 +27,13 @@ static int route_health(request_rec *r)
 
 static int route_openapi(request_rec *r)
 {
-    char etag[PF_ETAG_SIZE];
+    const char *etag = pf_srv(r->server)->openapi_etag;
     const char *inm = apr_table_get(r->headers_in, "If-None-Match");
 
-    pf_etag(pf_openapi_json, pf_openapi_json_len, etag);
     if (inm && pf_etag_matches(inm, etag)) {
-        return pf_send_body(r, HTTP_NOT_MODIFIED, NULL, 0, apr_pstrdup(r->pool, etag));
+        return pf_send_body(r, HTTP_NOT_MODIFIED, NULL, 0, etag);
     }
-    return pf_send_body(r, HTTP_OK, pf_openapi_json, pf_openapi_json_len,
-                        apr_pstrdup(r->pool, etag));
+    return pf_send_body(r, HTTP_OK, pf_openapi_json, pf_openapi_json_len, etag);
 }
 
 int pf_handler(request_rec *r)

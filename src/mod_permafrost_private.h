@@ -56,6 +56,7 @@ typedef struct {
     pf_wh_cfg *wh;
     int retry_after;      /* seconds, for 503 answers */
     const unsigned char *cursor_key; /* signs list cursors; same in every child */
+    const char *openapi_etag;  /* of the embedded document, made once at startup */
     /* key cache */
     long kc_ttl;          /* seconds; 0: off; PF_UNSET: default */
     long kc_slots;        /* PermafrostKeyCacheSlots (main server only) */
@@ -100,6 +101,12 @@ int pf_send_json_cached(request_rec *r, json_t *j); /* 200 or 304 by ETag */
 int pf_send_error(request_rec *r, int status, const char *code, const char *message);
 int pf_send_param_error(request_rec *r, const char *field, const char *message);
 int pf_send_unavailable(request_rec *r);
+/* Retry-After for answers given while the database is down. */
+void pf_set_retry_after(request_rec *r);
+
+/* The OpenAPI document, embedded at build time (src/pf_openapi_doc.c). */
+extern const char pf_openapi_json[];
+extern const size_t pf_openapi_json_len;
 
 /* mod_permafrost_db.c */
 typedef enum { PF_DB_OK = 0, PF_DB_UNAVAILABLE, PF_DB_ERROR } pf_db_status;

@@ -91,10 +91,15 @@ int pf_send_param_error(request_rec *r, const char *field, const char *message)
                         pf_json_error("INVALID_PARAMETER", full, field, message));
 }
 
-int pf_send_unavailable(request_rec *r)
+void pf_set_retry_after(request_rec *r)
 {
     apr_table_setn(r->headers_out, "Retry-After",
                    apr_psprintf(r->pool, "%d", pf_srv(r->server)->retry_after));
+}
+
+int pf_send_unavailable(request_rec *r)
+{
+    pf_set_retry_after(r);
     return pf_send_error(r, HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE",
                          "The database is unavailable; retry later.");
 }

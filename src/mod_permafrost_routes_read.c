@@ -59,7 +59,7 @@ static const char *cursor_binding(request_rec *r, pf_req *rq, const list_def *de
 
 /* A ?tenant= of another customer answers exactly like one that does not
  * exist: the statement binds the caller's customer id. */
-int pf_tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered)
+static int tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered)
 {
     const char *args[2] = { rq->customer_id, tenant };
     const char *cols[1];
@@ -199,7 +199,7 @@ int pf_run_list(request_rec *r, pf_req *rq, const list_def *def)
 /* Detail routes take only ?tenant=. */
 static const pf_qspec detail_spec[] = { { "tenant", PF_Q_UUID, 0, 0, NULL } };
 
-static int detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
+int pf_detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
 {
     pf_qvalue qv[1];
     pf_qerror qe;
@@ -212,7 +212,7 @@ static int detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
     }
     if (qv[0].present) {
         *tenant = qv[0].str;
-        if (pf_tenant_missing(r, rq, *tenant, &answered)) {
+        if (tenant_missing(r, rq, *tenant, &answered)) {
             return 1;
         }
     }
@@ -344,7 +344,7 @@ int pf_route_identity(request_rec *r, pf_req *rq)
     pf_db_status st;
     json_t *obj = NULL, *assignments;
 
-    if (detail_tenant(r, rq, &tenant)) {
+    if (pf_detail_tenant(r, rq, &tenant)) {
         return OK;
     }
     args[0] = rq->customer_id;
@@ -384,7 +384,7 @@ int pf_route_finding(request_rec *r, pf_req *rq)
     pf_db_status st;
     json_t *obj = NULL;
 
-    if (detail_tenant(r, rq, &tenant)) {
+    if (pf_detail_tenant(r, rq, &tenant)) {
         return OK;
     }
     args[0] = rq->customer_id;

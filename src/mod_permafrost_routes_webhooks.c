@@ -9,28 +9,16 @@
 #include "pf_webhook.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <apr_strings.h>
 
-#define SECRET_AAD_PREFIX "permafrost-webhook-secret:"
-
-/* Routes other than the list take only ?tenant=, checked like everywhere. */
+/* Routes other than the list take only ?tenant=, checked like everywhere;
+ * subscriptions are customer-wide, so it filters nothing. */
 static int only_tenant(request_rec *r, pf_req *rq)
 {
-    static const pf_qspec spec[] = { { "tenant", PF_Q_UUID, 0, 0, NULL } };
-    pf_qvalue qv[1];
-    pf_qerror qe;
-    int answered;
+    const char *tenant;
 
-    if (pf_query_parse(r->pool, r->args, spec, 1, qv, &qe) != 0) {
-        pf_send_param_error(r, qe.field, qe.message);
-        return 1;
-    }
-    if (qv[0].present && pf_tenant_missing(r, rq, qv[0].str, &answered)) {
-        return 1;
-    }
-    return 0;
+    return pf_detail_tenant(r, rq, &tenant);
 }
 
 static int not_found(request_rec *r)
@@ -136,21 +124,6 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
     return 0;
 }
 
-static const char *new_uuid(apr_pool_t *p)
-{
-    unsigned char b[16];
-    char hex[33];
-
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        return NULL;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    pf_hex(b, sizeof(b), hex);
-    return apr_psprintf(p, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-                        hex + 20);
-}
-
 static int internal_error(request_rec *r)
 {
     return pf_send_error(r, HTTP_INTERNAL_SERVER_ERROR, "INTERNAL_ERROR",
@@ -208,12 +181,11 @@ static int create_webhook(request_rec *r, pf_req *rq)
         return pf_send_error(r, HTTP_INTERNAL_SERVER_ERROR, "INTERNAL_ERROR",
                              "Webhooks are not configured on this server.");
     }
-    id = new_uuid(r->pool);
+    id = pf_uuid4(r->pool);
     if (!id || pf_wh_secret_generate(secret) != 0) {
         return internal_error(r);
     }
-    sealed = pf_seal_hex(r->pool, wh->key, secret, PF_WH_SECRET_LEN,
-                         apr_pstrcat(r->pool, SECRET_AAD_PREFIX, id, NULL));
+    sealed = pf_wh_secret_seal(r->pool, wh->key, secret, id);
     if (!sealed) {
         OPENSSL_cleanse(secret, sizeof(secret));
         return internal_error(r);

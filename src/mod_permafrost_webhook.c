@@ -22,7 +22,6 @@
 
 #define PF_WD_NAME         "_permafrost_webhooks_"
 #define PF_CURL_POOL_KEY   "permafrost-curl-init"
-#define SECRET_AAD_PREFIX  "permafrost-webhook-secret:"
 #define LEASE_MARGIN       60   /* seconds a claim outlives the timeout */
 #define TICK_BUDGET        60   /* seconds one callback keeps claiming */
 #define MAX_ADDRS          16
@@ -67,21 +66,6 @@ static double uniform01(void)
         return 0.5;
     }
     return (double)v / 4294967296.0;
-}
-
-static const char *new_token(apr_pool_t *p)
-{
-    unsigned char b[16];
-    char hex[33];
-
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        return NULL;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    pf_hex(b, sizeof(b), hex);
-    return apr_psprintf(p, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-                        hex + 20);
 }
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *data)
@@ -326,8 +310,7 @@ static transfer *prepare(const drainer *d, apr_pool_t *parent, ap_dbd_t **dbd, c
         t->store_payload = t->body;
     }
     if (!c[PF_CLM_SECRET]
-        || pf_open_hex(p, d->wh->key, c[PF_CLM_SECRET],
-                       apr_pstrcat(p, SECRET_AAD_PREFIX, t->webhook, NULL), &plain, &plain_len)
+        || pf_wh_secret_open(p, d->wh->key, c[PF_CLM_SECRET], t->webhook, &plain, &plain_len)
                != 0) {
         t->error = "the signing secret cannot be decrypted with this server's "
                    "PermafrostSecretKeyFile";
@@ -474,7 +457,7 @@ static int claim(const drainer *d, apr_pool_t *p, CURLM *multi, int n, int *adde
 
     *added = 0;
     apr_pool_create(&tmp, p);
-    token = new_token(tmp);
+    token = pf_uuid4(tmp);
     if (!token) {
         apr_pool_destroy(tmp);
         return 0;

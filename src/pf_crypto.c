@@ -4,6 +4,7 @@
 #include "pf_crypto.h"
 #include "pf_key.h"
 
+#include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -229,4 +230,35 @@ int pf_open_hex(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN], const
     *plain = (char *)out;
     *len = ctlen;
     return 0;
+}
+
+#define WH_SECRET_AAD "permafrost-webhook-secret:"
+
+const char *pf_wh_secret_seal(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN],
+                              const char *secret, const char *webhook_id)
+{
+    return pf_seal_hex(p, key, secret, strlen(secret),
+                       apr_pstrcat(p, WH_SECRET_AAD, webhook_id, NULL));
+}
+
+int pf_wh_secret_open(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN],
+                      const char *sealed, const char *webhook_id, char **secret, size_t *len)
+{
+    return pf_open_hex(p, key, sealed, apr_pstrcat(p, WH_SECRET_AAD, webhook_id, NULL), secret,
+                       len);
+}
+
+const char *pf_uuid4(apr_pool_t *p)
+{
+    unsigned char b[16];
+    char hex[33];
+
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return NULL;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    pf_hex(b, sizeof(b), hex);
+    return apr_psprintf(p, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+                        hex + 20);
 }

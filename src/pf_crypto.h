@@ -41,4 +41,17 @@ const char *pf_seal_hex(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN
 int pf_open_hex(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN], const char *sealed,
                 const char *aad, char **plain, size_t *len);
 
+/* A webhook's signing secret sealed for its row: pf_seal_hex with the AAD
+ * "permafrost-webhook-secret:<webhook id>". The module seals at creation
+ * and opens at delivery through these two only, so the binding is defined
+ * once. */
+const char *pf_wh_secret_seal(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN],
+                              const char *secret, const char *webhook_id);
+int pf_wh_secret_open(apr_pool_t *p, const unsigned char key[PF_SECRET_KEY_LEN],
+                      const char *sealed, const char *webhook_id, char **secret, size_t *len);
+
+/* A random (version 4) UUID, lowercase, from OpenSSL's CSPRNG; NULL when
+ * the CSPRNG fails. */
+const char *pf_uuid4(apr_pool_t *p);
+
 #endif

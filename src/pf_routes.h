@@ -43,9 +43,10 @@ typedef struct {
 /* Answers a list request: parameters, count, one page, cursor. */
 int pf_run_list(request_rec *r, pf_req *rq, const list_def *def);
 
-/* Answers 404 (or the database failure) when ?tenant= names no tenant of
- * the caller's customer; returns 1 when it answered. */
-int pf_tenant_missing(request_rec *r, pf_req *rq, const char *tenant, int *answered);
+/* Routes that take only ?tenant= (details, webhook items): 400 for any
+ * other parameter, 404 for an unknown tenant. Returns 1 when it answered;
+ * *tenant is the tenant or NULL. */
+int pf_detail_tenant(request_rec *r, pf_req *rq, const char **tenant);
 
 int pf_route_identities(request_rec *r, pf_req *rq);
 int pf_route_identity(request_rec *r, pf_req *rq);
