@@ -271,6 +271,46 @@ def test_create_refusals(api, cust, rx):
     assert after == before + 1
 
 
+def test_order_of_checks_before_the_body(api, cust, world, rx):
+    """Contract section 5: 401, then 404/405, then 403, then parameters;
+    the body (415, 413, 400) is looked at only after all of them."""
+    body = json.dumps({"name": "n", "webhookUrl": rx.url("/ok/order-checks"),
+                       "webhookType": "generic", "eventTypes": ["finding_low"]})
+    text = {"Content-Type": "text/plain"}
+    assert api.request("POST", "/api/v1/webhooks", None, headers=text, body="x").status == 401
+    r = api.request("PUT", "/api/v1/webhooks", cust["key"], headers=text, body="x")
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD, POST"
+    r = api.request("PUT", f"/api/v1/webhooks/{uuid.uuid4()}/deliveries", cust["key"])
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD"
+    r = api.request("GET", f"/api/v1/webhooks/{uuid.uuid4()}/test", cust["key"])
+    assert r.status == 405 and r.header("Allow") == "POST"
+    reader, _ = world.key(cust["id"], scopes=("read:findings",))
+    r = api.request("POST", "/api/v1/webhooks", reader, headers=text, body="x" * 70000)
+    assert r.status == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    r = api.request("POST", "/api/v1/webhooks?limit=5", cust["key"], headers=text, body="x")
+    assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "limit"
+    r = api.request("POST", f"/api/v1/webhooks?tenant={uuid.uuid4()}", cust["key"],
+                    headers=JSON, body=body)
+    assert r.status == 404
+    # Nothing was created by any of these.
+    listed = api.get("/api/v1/webhooks?limit=500", cust["key"]).json()["data"]
+    assert rx.url("/ok/order-checks") not in [w["webhookUrl"] for w in listed]
+    # HEAD works wherever GET does, with the GET's headers and no body.
+    w = create(api, cust["key"], rx.url("/ok/head"))
+    g = api.get(f"/api/v1/webhooks/{w['id']}", cust["key"])
+    h = api.request("HEAD", f"/api/v1/webhooks/{w['id']}", cust["key"])
+    assert h.status == 200 and h.body == b"" and h.header("ETag") == g.header("ETag")
+    h = api.request("HEAD", f"/api/v1/webhooks/{w['id']}/deliveries", cust["key"])
+    assert h.status == 200 and h.body == b""
+    # The ping takes only ?tenant=, checked like everywhere.
+    r = api.request("POST", f"/api/v1/webhooks/{w['id']}/test?tenant={uuid.uuid4()}",
+                    cust["key"])
+    assert r.status == 404
+    r = api.request("POST", f"/api/v1/webhooks/{w['id']}/test?x=1", cust["key"])
+    assert r.status == 400
+    assert deliveries(api, cust["key"], w["id"]) == []
+
+
 def test_secret_is_sealed_in_the_database(api, cust, pg, keyfile, rx):
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.exceptions import InvalidTag
@@ -326,9 +366,10 @@ def _doc():
     return pfopenapi.OpenAPI(os.path.join(ROOT, "openapi", "openapi.json"))
 
 
-def test_hmac_matches_githubs_published_vector():
-    # The same construction the module uses; the C unit tests check the
-    # module's own routine against this vector too.
+def test_the_tests_own_verifier_matches_githubs_published_vector():
+    # signature() is the independent check every delivery test relies on;
+    # pinning it to GitHub's vector keeps it honest. The module's own
+    # routine is checked against the same vector in t/unit/test_webhook.c.
     assert signature("It's a Secret to Everybody", b"Hello, World!") == (
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
 
@@ -465,10 +506,13 @@ console.log(JSON.stringify(cases.map(c => verifyPermafrostSignature(c[0], c[1], 
 """)
     body = req["body"].decode("utf-8")
     sig = req["headers"]["x-permafrost-signature-256"]
-    cases = [[body, sig, w["signingSecret"]],
-             [body + " ", sig, w["signingSecret"]],
-             [body, sig, w["signingSecret"][:-1] + "0"],
-             [body, None, w["signingSecret"]]]
+    secret = w["signingSecret"]
+    # A different last digit (a fixed "0" would equal the real one 1 time in 16).
+    other = secret[:-1] + ("1" if secret[-1] == "0" else "0")
+    cases = [[body, sig, secret],
+             [body + " ", sig, secret],
+             [body, sig, other],
+             [body, None, secret]]
     p = subprocess.run(["node", script], input=json.dumps(cases), capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 0, p.stderr

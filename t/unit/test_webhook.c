@@ -60,6 +60,29 @@ static void test_crypto(apr_pool_t *p)
     ok(is_lower_hex(s1 + 8, 64), "secret is 64 lowercase hex digits");
     ok(strcmp(s1, s2) != 0, "two secrets differ");
 
+    /* The row binding the module relies on: sealed for one webhook id, the
+     * secret opens for that id only. */
+    {
+        unsigned char k[PF_SECRET_KEY_LEN];
+        const char *id = "0a1b2c3d-0000-4000-8000-00000000000f";
+        const char *w = NULL;
+        memset(k, 7, sizeof(k));
+        w = pf_wh_secret_seal(p, k, secret, id);
+        ok(w && pf_wh_secret_open(p, k, w, id, &plain, &len) == 0 && len == strlen(secret)
+           && strcmp(plain, secret) == 0, "webhook secret opens for its own id");
+        ok(w && pf_wh_secret_open(p, k, w, "0a1b2c3d-0000-4000-8000-00000000000e", &plain,
+                                  &len) != 0, "webhook secret does not open for another id");
+        ok(w && opens(p, k, w, "permafrost-webhook-secret:0a1b2c3d-0000-4000-8000-00000000000f"),
+           "the binding is the documented AAD (the black-box test decrypts with it)");
+    }
+    {
+        const char *u1 = pf_uuid4(p), *u2 = pf_uuid4(p);
+        ok(u1 && u2 && strlen(u1) == 36 && strcmp(u1, u2) != 0, "two uuids, 36 characters");
+        ok(u1 && u1[14] == '4' && strchr("89ab", u1[19]) && u1[8] == '-' && u1[23] == '-',
+           "uuid version 4, RFC 4122 variant");
+        ok(u1 && is_lower_hex(u1, 8) && is_lower_hex(u1 + 24, 12), "uuid lowercase hex");
+    }
+
     /* GitHub's published webhook signature example */
     pf_wh_sign("It's a Secret to Everybody", 26, "Hello, World!", 13, sig);
     is_str(sig, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
