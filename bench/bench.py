@@ -76,18 +76,20 @@ def sql_statements():
 
 def pgbench_script(stmts, calls):
     """The module's own statements for one request, NULL arguments written
-    in, the others passed as pgbench variables (prepared mode)."""
+    in, the others passed as pgbench variables (prepared mode). Every
+    argument is varchar, as apr_dbd's pgsql driver declares them, so
+    PostgreSQL casts exactly what it casts for the module."""
     lines, defs, n = [], {}, 0
     for label, args in calls:
         sql = stmts[label]
         for i in range(len(args), 0, -1):
             v = args[i - 1]
             if v is None:
-                sql = sql.replace(f"%{i}", "NULL")
+                sql = sql.replace(f"%{i}", "NULL::varchar")
             else:
                 n += 1
                 defs[f"v{n}"] = v
-                sql = sql.replace(f"%{i}", f":v{n}")
+                sql = sql.replace(f"%{i}", f":v{n}::varchar")
         # pgbench reads ":MI" as a variable; a quoted colon is the same
         # format for to_char and invisible to pgbench.
         lines.append(sql.replace("HH24:MI:SS", 'HH24":"MI":"SS') + ";")

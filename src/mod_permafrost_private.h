@@ -98,6 +98,7 @@ pf_req *pf_req_get(request_rec *r);
 int pf_send_body(request_rec *r, int status, const char *body, size_t len, const char *etag);
 int pf_send_json(request_rec *r, int status, json_t *j);
 int pf_send_json_cached(request_rec *r, json_t *j); /* 200 or 304 by ETag */
+int pf_send_text_cached(request_rec *r, const char *body, size_t len); /* the same, JSON text */
 int pf_send_error(request_rec *r, int status, const char *code, const char *message);
 int pf_send_param_error(request_rec *r, const char *field, const char *message);
 int pf_send_unavailable(request_rec *r);

@@ -63,12 +63,18 @@ int pf_send_json_cached(request_rec *r, json_t *j)
 {
     size_t len = 0;
     char *body = j ? pf_json_dump(r->pool, j, &len) : NULL;
-    char *etag;
-    const char *inm;
 
     if (!body) {
         return pf_send_json(r, HTTP_OK, NULL);
     }
+    return pf_send_text_cached(r, body, len);
+}
+
+int pf_send_text_cached(request_rec *r, const char *body, size_t len)
+{
+    char *etag;
+    const char *inm;
+
     etag = apr_palloc(r->pool, PF_ETAG_SIZE);
     pf_etag(body, len, etag);
     inm = apr_table_get(r->headers_in, "If-None-Match");

@@ -110,7 +110,11 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     int n = 0, have_last = 0, head = 0, tenant_ok = 0;
     pf_rows res;
     pf_db_status st;
-    json_t *data, *body;
+    pf_sql_id sql;
+    pf_jbuf out;
+    json_t *meta;
+    char *body;
+    size_t len;
 
     if (pf_query_parse(r->pool, r->args, def->spec, def->nspec, qv, &qe) != 0) {
         return pf_send_param_error(r, qe.field, qe.message);
@@ -152,11 +156,19 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     if (!qv[Q_CURSOR].present) {
         args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
     }
-    st = pf_db_select(r, qv[Q_CURSOR].present ? def->after_sql : def->list_sql, n, args, &res);
+    if (tenant && def->tenant_sql) {
+        sql = qv[Q_CURSOR].present ? def->after_sql_tenant : def->list_sql_tenant;
+    }
+    else {
+        sql = qv[Q_CURSOR].present ? def->after_sql : def->list_sql;
+    }
+    st = pf_db_select(r, sql, n, args, &res);
     if (st != PF_DB_OK) {
         return pf_db_fail(r, st);
     }
-    data = pf_json_pool_own(r->pool, json_array());
+    /* Rows are written as they are read: no tree of the page is built. */
+    pf_jbuf_init(&out, r->pool, 512 + (size_t)limit * 512);
+    pf_jbuf_lit(&out, "{\"data\":[");
     while (pf_db_next(r, &res, cols, PF_LIST_NCOLS + def->ncols)) {
         const char *const *row = cols + PF_LIST_NCOLS;
 
@@ -166,7 +178,10 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         if (!row[0] || ++seen > limit) {
             continue; /* an empty page's one row; or the row that proves more exist */
         }
-        json_array_append_new(data, def->shape(row));
+        if (seen > 1) {
+            pf_jbuf_lit(&out, ",");
+        }
+        def->write(&out, row);
         have_last = def->key_of(row, last) == 0;
         /* apr_dbd frees the result after its last row: keep copies. */
         for (int i = 0; have_last && i < def->nkey; i++) {
@@ -185,10 +200,17 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         next = pf_cursor_encode(r->pool, pf_srv(r->server)->cursor_key, binding, last,
                                 def->nkey);
     }
-    body = pf_shape_list(json_incref(data), total, limit, qv[Q_CURSOR].present ? 0 : offset,
-                         tenant);
-    json_object_set_new(json_object_get(body, "meta"), "nextCursor", pf_json_str(next));
-    return pf_send_json_cached(r, body);
+    meta = pf_json_pool_own(r->pool, pf_shape_list_meta(total, limit,
+                                                         qv[Q_CURSOR].present ? 0 : offset,
+                                                         tenant));
+    json_object_set_new(meta, "nextCursor", pf_json_str(next));
+    pf_jbuf_lit(&out, "],\"meta\":");
+    if (pf_jbuf_value(&out, meta) != 0) {
+        return pf_send_json(r, HTTP_OK, NULL);
+    }
+    pf_jbuf_lit(&out, "}");
+    body = pf_jbuf_finish(&out, &len);
+    return pf_send_text_cached(r, body, len);
 }
 
 int pf_run_list(request_rec *r, pf_req *rq, const list_def *def)
@@ -222,11 +244,6 @@ int pf_detail_tenant(request_rec *r, pf_req *rq, const char **tenant)
 static int not_found(request_rec *r)
 {
     return pf_send_error(r, HTTP_NOT_FOUND, "NOT_FOUND", "No such resource.");
-}
-
-static json_t *shape_finding_list(const char *const *c)
-{
-    return pf_shape_finding(c, 0);
 }
 
 /* Sort keys per list (contract section 5) and their keyset arguments, in
@@ -298,8 +315,9 @@ int pf_route_tenants(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
     static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_AFTER,
-                                  PF_TEN_NCOLS, pf_shape_tenant, 2, key_tenant, args_by_name,
-                                  spec, sizeof(spec) / sizeof(spec[0]), 0 };
+                                  PF_TEN_NCOLS, pf_write_tenant, 2, key_tenant, args_by_name,
+                                  spec, sizeof(spec) / sizeof(spec[0]), 0,
+                                  0, 0, 0 };
     return run_list(r, rq, &def);
 }
 
@@ -308,8 +326,9 @@ int pf_route_identities(request_rec *r, pf_req *rq)
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "type", PF_Q_ENUM_LIST, 0, 0, identity_types } };
     static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_AFTER,
-                                  PF_IDN_NCOLS, pf_shape_identity, 2, key_identity, args_by_name,
-                                  spec, sizeof(spec) / sizeof(spec[0]), 0 };
+                                  PF_IDN_NCOLS, pf_write_identity, 2, key_identity, args_by_name,
+                                  spec, sizeof(spec) / sizeof(spec[0]), 0,
+                                  1, PF_SQL_IDENTITIES_LIST_T, PF_SQL_IDENTITIES_AFTER_T };
     return run_list(r, rq, &def);
 }
 
@@ -320,8 +339,9 @@ int pf_route_findings(request_rec *r, pf_req *rq)
                                      { "status", PF_Q_ENUM_LIST, 0, 0, statuses },
                                      { "findingType", PF_Q_TEXT_LIST, 0, 0, NULL } };
     static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_AFTER,
-                                  PF_FND_LIST_NCOLS, shape_finding_list, 3, key_finding,
-                                  args_finding, spec, sizeof(spec) / sizeof(spec[0]), 0 };
+                                  PF_FND_LIST_NCOLS, pf_write_finding_row, 3, key_finding,
+                                  args_finding, spec, sizeof(spec) / sizeof(spec[0]), 0,
+                                  1, PF_SQL_FINDINGS_LIST_T, PF_SQL_FINDINGS_AFTER_T };
     return run_list(r, rq, &def);
 }
 
@@ -330,8 +350,9 @@ int pf_route_roles(request_rec *r, pf_req *rq)
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
     static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_AFTER, PF_ROL_NCOLS,
-                                  pf_shape_role, 2, key_role, args_role, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0 };
+                                  pf_write_role, 2, key_role, args_role, spec,
+                                  sizeof(spec) / sizeof(spec[0]), 0,
+                                  0, 0, 0 };
     return run_list(r, rq, &def);
 }
 

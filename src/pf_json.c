@@ -64,29 +64,27 @@ json_t *pf_json_bool_text(const char *s)
     return json_boolean(s[0] == 't');
 }
 
-/* A growing output buffer; failed is set once an allocation fails. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
+void pf_jbuf_init(pf_jbuf *b, apr_pool_t *p, size_t cap)
 {
-    if (b->failed) {
-        return;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16384;
+    b->pool = p;
+    b->len = 0;
+    b->cap = cap ? cap : 1024;
+    b->buf = apr_palloc(p, b->cap);
+}
+
+/* Grows by doubling inside the pool: the old block stays until the pool
+ * goes, which costs at most the final size again and never leaks. */
+void pf_jbuf_raw(pf_jbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap * 2;
         char *nb;
-        while (cap < b->len + n) {
+
+        while (cap < b->len + n + 1) {
             cap *= 2;
         }
-        nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->failed = 1;
-            return;
-        }
+        nb = apr_palloc(b->pool, cap);
+        memcpy(nb, b->buf, b->len);
         b->buf = nb;
         b->cap = cap;
     }
@@ -97,11 +95,11 @@ static void put(sbuf *b, const char *s, size_t n)
 /* Same escaping as jansson's own encoder (so output is byte-identical to
  * json_dumps with JSON_COMPACT), but copies runs of plain bytes at once:
  * jansson's per-character encoder was the largest cost of a list answer. */
-static void put_string(sbuf *b, const char *s, size_t n)
+static void put_string(pf_jbuf *b, const char *s, size_t n)
 {
     size_t start = 0;
 
-    put(b, "\"", 1);
+    pf_jbuf_raw(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
@@ -110,7 +108,7 @@ static void put_string(sbuf *b, const char *s, size_t n)
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
         }
-        put(b, s + start, i - start);
+        pf_jbuf_raw(b, s + start, i - start);
         switch (c) {
         case '"': e = "\\\""; break;
         case '\\': e = "\\\\"; break;
@@ -123,92 +121,133 @@ static void put_string(sbuf *b, const char *s, size_t n)
             snprintf(esc, sizeof(esc), "\\u%04X", c);
             e = esc;
         }
-        put(b, e, strlen(e));
+        pf_jbuf_raw(b, e, strlen(e));
         start = i + 1;
     }
-    put(b, s + start, n - start);
-    put(b, "\"", 1);
+    pf_jbuf_raw(b, s + start, n - start);
+    pf_jbuf_raw(b, "\"", 1);
 }
 
-static void put_value(sbuf *b, json_t *j)
+void pf_jbuf_str(pf_jbuf *b, const char *s)
+{
+    size_t n;
+
+    if (!s) {
+        pf_jbuf_raw(b, "null", 4);
+        return;
+    }
+    n = strlen(s);
+    if (!pf_utf8_valid(s, n)) {
+        /* What pf_json_str keeps of it, so both paths write the same. */
+        s = pf_printable(b->pool, s, n * 3 + 3);
+        n = strlen(s);
+    }
+    put_string(b, s, n);
+}
+
+void pf_jbuf_bool_text(pf_jbuf *b, const char *s)
+{
+    if (!s) {
+        pf_jbuf_raw(b, "null", 4);
+    }
+    else if (s[0] == 't') {
+        pf_jbuf_raw(b, "true", 4);
+    }
+    else {
+        pf_jbuf_raw(b, "false", 5);
+    }
+}
+
+void pf_jbuf_int(pf_jbuf *b, long long v)
 {
     char num[32];
+    int n = snprintf(num, sizeof(num), "%lld", v);
 
+    pf_jbuf_raw(b, num, (size_t)n);
+}
+
+int pf_jbuf_value(pf_jbuf *b, json_t *j)
+{
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         const char *key;
         json_t *v;
-        int first = 1;
-        put(b, "{", 1);
+        size_t n = 0;
+        pf_jbuf_raw(b, "{", 1);
         json_object_foreach(j, key, v) {
-            if (!first) {
-                put(b, ",", 1);
+            /* cppcheck-suppress knownConditionTrueFalse ; it cannot see the loop */
+            if (n++) {
+                pf_jbuf_raw(b, ",", 1);
             }
-            first = 0;
             put_string(b, key, strlen(key));
-            put(b, ":", 1);
-            put_value(b, v);
+            pf_jbuf_raw(b, ":", 1);
+            if (pf_jbuf_value(b, v) != 0) {
+                return -1;
+            }
         }
-        put(b, "}", 1);
+        pf_jbuf_raw(b, "}", 1);
         break;
     }
     case JSON_ARRAY: {
         size_t i;
         json_t *v;
-        put(b, "[", 1);
+        pf_jbuf_raw(b, "[", 1);
         json_array_foreach(j, i, v) {
             if (i) {
-                put(b, ",", 1);
+                pf_jbuf_raw(b, ",", 1);
             }
-            put_value(b, v);
+            if (pf_jbuf_value(b, v) != 0) {
+                return -1;
+            }
         }
-        put(b, "]", 1);
+        pf_jbuf_raw(b, "]", 1);
         break;
     }
     case JSON_STRING:
         put_string(b, json_string_value(j), json_string_length(j));
         break;
     case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        put(b, num, strlen(num));
+        pf_jbuf_int(b, (long long)json_integer_value(j));
         break;
     case JSON_TRUE:
-        put(b, "true", 4);
+        pf_jbuf_raw(b, "true", 4);
         break;
     case JSON_FALSE:
-        put(b, "false", 5);
+        pf_jbuf_raw(b, "false", 5);
         break;
     case JSON_NULL:
-        put(b, "null", 4);
+        pf_jbuf_raw(b, "null", 4);
         break;
     case JSON_REAL: {
         /* Rare (stored evidence only): let jansson format it. */
         char *r = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
-        if (r) {
-            put(b, r, strlen(r));
-            free(r);
+        if (!r) {
+            return -1;
         }
-        else {
-            b->failed = 1;
-        }
+        pf_jbuf_raw(b, r, strlen(r));
+        free(r);
         break;
     }
     }
+    return 0;
+}
+
+char *pf_jbuf_finish(pf_jbuf *b, size_t *len)
+{
+    b->buf[b->len] = '\0'; /* pf_jbuf_raw always leaves room for it */
+    *len = b->len;
+    return b->buf;
 }
 
 char *pf_json_dump(apr_pool_t *p, json_t *j, size_t *len)
 {
-    sbuf b = { NULL, 0, 0, 0 };
-    char *out = NULL;
+    pf_jbuf b;
+    int rv;
 
-    put_value(&b, j);
+    pf_jbuf_init(&b, p, 0);
+    rv = pf_jbuf_value(&b, j);
     json_decref(j);
-    if (!b.failed && b.buf) {
-        *len = b.len;
-        out = apr_pstrmemdup(p, b.buf, b.len);
-    }
-    free(b.buf);
-    return out;
+    return rv == 0 ? pf_jbuf_finish(&b, len) : NULL;
 }
 
 static apr_status_t json_cleanup(void *data)

@@ -19,6 +19,28 @@ json_t *pf_json_str_pool(apr_pool_t *p, const char *s);
 /* "t"/"f" from PostgreSQL's text output as a JSON boolean. */
 json_t *pf_json_bool_text(const char *s);
 
+/* A JSON text written piece by piece into a pool: list pages are written
+ * row by row from the database's text, without a jansson tree. */
+typedef struct {
+    apr_pool_t *pool;
+    char *buf;
+    size_t len, cap;
+} pf_jbuf;
+
+void pf_jbuf_init(pf_jbuf *b, apr_pool_t *p, size_t cap);
+void pf_jbuf_raw(pf_jbuf *b, const char *s, size_t n);
+#define pf_jbuf_lit(b, lit) pf_jbuf_raw((b), (lit), sizeof(lit) - 1)
+/* A string as pf_json_str shapes it (escaped; repaired if not UTF-8), or
+ * null for NULL. */
+void pf_jbuf_str(pf_jbuf *b, const char *s);
+/* "t"/"f" as true/false, NULL as null. */
+void pf_jbuf_bool_text(pf_jbuf *b, const char *s);
+void pf_jbuf_int(pf_jbuf *b, long long v);
+/* A jansson value, compact, as json_dumps writes it; -1 if it cannot be. */
+int pf_jbuf_value(pf_jbuf *b, json_t *j);
+/* The text so far, NUL-terminated, in the pool. */
+char *pf_jbuf_finish(pf_jbuf *b, size_t *len);
+
 /* Compact serialisation, copied into p and freed by jansson at once;
  * the json_t reference is released. NULL on allocation failure. */
 char *pf_json_dump(apr_pool_t *p, json_t *j, size_t *len);

@@ -5,6 +5,7 @@
 
 #include "mod_permafrost_private.h"
 #include "pf_query.h"
+#include "pf_json.h"
 
 int pf_route_webhooks(request_rec *r, pf_req *rq);
 int pf_route_webhook(request_rec *r, pf_req *rq);
@@ -20,7 +21,7 @@ enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_CURSOR, Q_FIRST_FILTER };
     { "tenant", PF_Q_UUID, 0, 0, NULL }, \
     { "cursor", PF_Q_TOKEN, 0, 0, NULL }
 
-typedef json_t *(*pf_row_shaper)(const char *const *cols);
+typedef void (*pf_row_writer)(pf_jbuf *b, const char *const *cols);
 /* The sort key of a row, as cursor fields, and those fields as the keyset
  * statement's arguments. */
 typedef int (*pf_key_of_row)(const char *const *cols, const char **fields);
@@ -31,13 +32,16 @@ typedef struct {
     pf_sql_id list_sql;   /* tenant check, total and page (pf_sql.c) */
     pf_sql_id after_sql;  /* the same after a cursor */
     int ncols;
-    pf_row_shaper shape;
+    pf_row_writer write;  /* one row as the list's JSON object */
     int nkey;
     pf_key_of_row key_of;
     pf_keyset_args keyset_args;
     const pf_qspec *spec;
     size_t nspec;
     int path_param;       /* the path id is an argument, after each tenant pair */
+    int tenant_sql;       /* with ?tenant=, these two run instead (same arguments) */
+    pf_sql_id list_sql_tenant;
+    pf_sql_id after_sql_tenant;
 } list_def;
 
 /* Answers a list request: parameters, count, one page, cursor. */

@@ -22,63 +22,113 @@ json_t *pf_shape_json_text(const char *text, json_t *fallback)
     return j;
 }
 
-json_t *pf_shape_tenant(const char *const *c)
+/* A flat row shape: each member's key and the column it comes from. The
+ * same table builds a jansson object and writes JSON text directly, so the
+ * two can never disagree. */
+typedef enum { FK_STR, FK_BOOL } field_kind;
+
+typedef struct {
+    const char *key;
+    int col;
+    field_kind kind;
+} field;
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const field tenant_fields[] = {
+    { "id", PF_TEN_ID, FK_STR },
+    { "displayName", PF_TEN_NAME, FK_STR },
+    { "primaryDomain", PF_TEN_DOMAIN, FK_STR },
+    { "status", PF_TEN_STATUS, FK_STR },
+    { "connectedAt", PF_TEN_CONNECTED, FK_STR },
+    { "lastSyncAt", PF_TEN_SYNC, FK_STR },
+};
+
+static const field identity_fields[] = {
+    { "id", PF_IDN_ID, FK_STR },
+    { "tenantId", PF_IDN_TENANT, FK_STR },
+    { "type", PF_IDN_TYPE, FK_STR },
+    { "displayName", PF_IDN_NAME, FK_STR },
+    { "userPrincipalName", PF_IDN_UPN, FK_STR },
+    { "appId", PF_IDN_APP, FK_STR },
+    { "objectId", PF_IDN_OBJECT, FK_STR },
+    { "enabled", PF_IDN_ENABLED, FK_BOOL },
+    { "createdAt", PF_IDN_CREATED, FK_STR },
+    { "lastSignInAt", PF_IDN_SIGNIN, FK_STR },
+};
+
+static const field role_assignment_fields[] = {
+    { "id", PF_RA_ID, FK_STR },
+    { "roleName", PF_RA_ROLE, FK_STR },
+    { "roleDefinitionId", PF_RA_ROLEDEF, FK_STR },
+    { "scope", PF_RA_SCOPE, FK_STR },
+    { "assignmentType", PF_RA_TYPE, FK_STR },
+    { "createdAt", PF_RA_CREATED, FK_STR },
+};
+
+static const field finding_fields[] = {
+    { "id", PF_FND_ID, FK_STR },
+    { "tenantId", PF_FND_TENANT, FK_STR },
+    { "severity", PF_FND_SEVERITY, FK_STR },
+    { "status", PF_FND_STATUS, FK_STR },
+    { "findingType", PF_FND_TYPE, FK_STR },
+    { "title", PF_FND_TITLE, FK_STR },
+    { "identityId", PF_FND_IDENTITY, FK_STR },
+    { "firstSeenAt", PF_FND_FIRST, FK_STR },
+    { "lastSeenAt", PF_FND_LAST, FK_STR },
+    { "resolvedAt", PF_FND_RESOLVED, FK_STR },
+};
+
+static json_t *shape_fields(const field *f, size_t n, const char *const *c)
 {
     json_t *o = json_object();
 
-    put(o, "id", c[PF_TEN_ID]);
-    put(o, "displayName", c[PF_TEN_NAME]);
-    put(o, "primaryDomain", c[PF_TEN_DOMAIN]);
-    put(o, "status", c[PF_TEN_STATUS]);
-    put(o, "connectedAt", c[PF_TEN_CONNECTED]);
-    put(o, "lastSyncAt", c[PF_TEN_SYNC]);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = c[f[i].col];
+        json_object_set_new(o, f[i].key, f[i].kind == FK_BOOL ? pf_json_bool_text(v)
+                                                              : pf_json_str(v));
+    }
     return o;
 }
 
-json_t *pf_shape_identity(const char *const *c)
+/* Keys are plain ASCII: written as they are. */
+static void write_fields(pf_jbuf *b, const field *f, size_t n, const char *const *c)
 {
-    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const char *v = c[f[i].col];
 
-    put(o, "id", c[PF_IDN_ID]);
-    put(o, "tenantId", c[PF_IDN_TENANT]);
-    put(o, "type", c[PF_IDN_TYPE]);
-    put(o, "displayName", c[PF_IDN_NAME]);
-    put(o, "userPrincipalName", c[PF_IDN_UPN]);
-    put(o, "appId", c[PF_IDN_APP]);
-    put(o, "objectId", c[PF_IDN_OBJECT]);
-    json_object_set_new(o, "enabled", pf_json_bool_text(c[PF_IDN_ENABLED]));
-    put(o, "createdAt", c[PF_IDN_CREATED]);
-    put(o, "lastSignInAt", c[PF_IDN_SIGNIN]);
-    return o;
+        pf_jbuf_raw(b, i ? ",\"" : "{\"", 2);
+        pf_jbuf_raw(b, f[i].key, strlen(f[i].key));
+        pf_jbuf_raw(b, "\":", 2);
+        if (f[i].kind == FK_BOOL) {
+            pf_jbuf_bool_text(b, v);
+        }
+        else {
+            pf_jbuf_str(b, v);
+        }
+    }
+    pf_jbuf_lit(b, "}");
 }
 
-json_t *pf_shape_role_assignment(const char *const *c)
-{
-    json_t *o = json_object();
+#define SHAPE_AND_WRITE(name, fields) \
+    json_t *pf_shape_##name(const char *const *c) \
+    { \
+        return shape_fields(fields, NFIELDS(fields), c); \
+    } \
+    void pf_write_##name(pf_jbuf *b, const char *const *c) \
+    { \
+        write_fields(b, fields, NFIELDS(fields), c); \
+    }
 
-    put(o, "id", c[PF_RA_ID]);
-    put(o, "roleName", c[PF_RA_ROLE]);
-    put(o, "roleDefinitionId", c[PF_RA_ROLEDEF]);
-    put(o, "scope", c[PF_RA_SCOPE]);
-    put(o, "assignmentType", c[PF_RA_TYPE]);
-    put(o, "createdAt", c[PF_RA_CREATED]);
-    return o;
-}
+SHAPE_AND_WRITE(tenant, tenant_fields)
+SHAPE_AND_WRITE(identity, identity_fields)
+SHAPE_AND_WRITE(role_assignment, role_assignment_fields)
+SHAPE_AND_WRITE(finding_row, finding_fields)
 
 json_t *pf_shape_finding(const char *const *c, int detail)
 {
-    json_t *o = json_object();
+    json_t *o = pf_shape_finding_row(c);
 
-    put(o, "id", c[PF_FND_ID]);
-    put(o, "tenantId", c[PF_FND_TENANT]);
-    put(o, "severity", c[PF_FND_SEVERITY]);
-    put(o, "status", c[PF_FND_STATUS]);
-    put(o, "findingType", c[PF_FND_TYPE]);
-    put(o, "title", c[PF_FND_TITLE]);
-    put(o, "identityId", c[PF_FND_IDENTITY]);
-    put(o, "firstSeenAt", c[PF_FND_FIRST]);
-    put(o, "lastSeenAt", c[PF_FND_LAST]);
-    put(o, "resolvedAt", c[PF_FND_RESOLVED]);
     if (detail) {
         put(o, "description", c[PF_FND_DESCRIPTION]);
         put(o, "remediation", c[PF_FND_REMEDIATION]);
@@ -117,8 +167,8 @@ json_t *pf_shape_role(const char *const *c)
     return o;
 }
 
-json_t *pf_shape_list(json_t *data, long long total, long long limit, long long offset,
-                      const char *tenant)
+json_t *pf_shape_list_meta(long long total, long long limit, long long offset,
+                           const char *tenant)
 {
     json_t *meta = json_pack("{s:I, s:I, s:I}", "total", (json_int_t)total, "limit",
                              (json_int_t)limit, "offset", (json_int_t)offset);
@@ -126,7 +176,7 @@ json_t *pf_shape_list(json_t *data, long long total, long long limit, long long 
     if (meta && tenant) {
         json_object_set_new(meta, "tenant", json_string(tenant));
     }
-    return json_pack("{s:o, s:o}", "data", data, "meta", meta ? meta : json_object());
+    return meta ? meta : json_object();
 }
 
 json_t *pf_shape_webhook(const char *const *c)
@@ -172,3 +222,16 @@ json_t *pf_shape_delivery(const char *const *c)
     put(o, "nextAttemptAt", c[PF_DLV_NEXT]);
     return o;
 }
+
+/* Shapes with nested members go through jansson; lists write them too. */
+#define WRITE_SHAPED(name) \
+    void pf_write_##name(pf_jbuf *b, const char *const *c) \
+    { \
+        json_t *j = pf_shape_##name(c); \
+        pf_jbuf_value(b, j); \
+        json_decref(j); \
+    }
+
+WRITE_SHAPED(role)
+WRITE_SHAPED(webhook)
+WRITE_SHAPED(delivery)

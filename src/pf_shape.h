@@ -5,18 +5,30 @@
 
 #include <jansson.h>
 
+#include "pf_json.h"
+
 json_t *pf_shape_tenant(const char *const *c);
 json_t *pf_shape_identity(const char *const *c);
 json_t *pf_shape_role_assignment(const char *const *c);
+/* A finding as lists show it; with detail, as its own route shows it. */
+json_t *pf_shape_finding_row(const char *const *c);
 json_t *pf_shape_finding(const char *const *c, int detail);
+
+/* The same flat shapes written straight into a JSON text. */
+void pf_write_tenant(pf_jbuf *b, const char *const *c);
+void pf_write_identity(pf_jbuf *b, const char *const *c);
+void pf_write_role_assignment(pf_jbuf *b, const char *const *c);
+void pf_write_finding_row(pf_jbuf *b, const char *const *c);
 json_t *pf_shape_role(const char *const *c);
 json_t *pf_shape_webhook(const char *const *c);
 json_t *pf_shape_delivery(const char *const *c);
+void pf_write_role(pf_jbuf *b, const char *const *c);
+void pf_write_webhook(pf_jbuf *b, const char *const *c);
+void pf_write_delivery(pf_jbuf *b, const char *const *c);
 
-/* {"data": data, "meta": {"total", "limit", "offset"[, "tenant"]}}; takes
- * the reference to data. */
-json_t *pf_shape_list(json_t *data, long long total, long long limit, long long offset,
-                      const char *tenant);
+/* A list's meta: {"total", "limit", "offset"[, "tenant"]}. */
+json_t *pf_shape_list_meta(long long total, long long limit, long long offset,
+                           const char *tenant);
 
 /* Parses stored JSON text (jsonb output); on failure returns fallback. */
 json_t *pf_shape_json_text(const char *text, json_t *fallback);

@@ -5,15 +5,33 @@
 /* RFC 3339, UTC, microseconds: the order clients see is the order we sort. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+/* Parameters of list statements are read through one-row subqueries:
+ * PostgreSQL computes each once per execution (an InitPlan) instead of
+ * casting apr_dbd's varchar text on every row, and the planner sees the
+ * same unknowns whether it plans for one execution or for all, so the
+ * session settles on a generic plan after five executions instead of
+ * planning every request anew. */
+#define P_UUID  "(SELECT %s::uuid)"
+#define P_TEXTS "(SELECT %s::text[])"
+#define P_UUIDS "(SELECT %s::uuid[])"
+#define P_INT   "(SELECT %s::int)"
+#define P_TEXT  "(SELECT %s::text)"
+
 /* Optional filters: a NULL parameter switches the condition off. Each
  * parameter appears twice because apr_dbd numbers every %s. */
-#define TENANT_FILTER(col) " AND (%s::uuid IS NULL OR " col " = %s::uuid)"
-#define TEXT_FILTER(col)   " AND (%s::text[] IS NULL OR " col " = ANY(%s::text[]))"
-#define UUID_FILTER(col)   " AND (%s::uuid[] IS NULL OR " col " = ANY(%s::uuid[]))"
-#define PAGE               " LIMIT %s::int OFFSET %s::int"
+#define TENANT_FILTER(col) " AND (" P_UUID " IS NULL OR " col " = " P_UUID ")"
+#define TEXT_FILTER(col)   " AND (" P_TEXTS " IS NULL OR " col " = ANY(" P_TEXTS "::text[]))"
+#define UUID_FILTER(col)   " AND (" P_UUIDS " IS NULL OR " col " = ANY(" P_UUIDS "::uuid[]))"
+/* Lists whose tables have a tenant-leading index come in two statements,
+ * without and with ?tenant=, so each plan uses its own index; both keep
+ * the tenant pair of arguments (NULL, or the tenant) and refuse the other
+ * case outright. */
+#define NO_TENANT(col)     " AND " P_UUID " IS NULL AND " P_UUID " IS NULL"
+#define ONE_TENANT(col)    " AND " col " = " P_UUID " AND " P_UUID " IS NOT NULL"
+#define PAGE               " LIMIT " P_INT " OFFSET " P_INT
 
 /* Keyset pages continue after the last row's sort key, in list order. */
-#define ONLY_LIMIT         " LIMIT %s::int"
+#define ONLY_LIMIT         " LIMIT " P_INT
 
 #define TENANT_COLS \
     "t.tenant_id, t.display_name, t.primary_domain, t.status, " TS("t.connected_at") ", " \
@@ -27,12 +45,12 @@
     "f.id, f.tenant_id, f.severity, f.status, f.finding_type, f.title, f.identity_id, " \
     TS("f.first_seen_at") ", " TS("f.last_seen_at") ", " TS("f.resolved_at")
 
-#define FINDING_WHERE \
-    " WHERE f.customer_id = %s::uuid" TENANT_FILTER("f.tenant_id") TEXT_FILTER("f.severity") \
+#define FINDING_WHERE(tenant) \
+    " WHERE f.customer_id = " P_UUID tenant("f.tenant_id") TEXT_FILTER("f.severity") \
     TEXT_FILTER("f.status") TEXT_FILTER("f.finding_type")
 
-#define IDENTITY_WHERE \
-    " WHERE i.customer_id = %s::uuid" TENANT_FILTER("i.tenant_id") TEXT_FILTER("i.type")
+#define IDENTITY_WHERE(tenant) \
+    " WHERE i.customer_id = " P_UUID tenant("i.tenant_id") TEXT_FILTER("i.type")
 
 /* List orders (contract section 5) with every column ascending, so the
  * rows after a cursor are one index range (sql/004): the *_key columns
@@ -50,7 +68,7 @@
     "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
 
 #define ROLE_WHERE \
-    " WHERE rr.customer_id = %s::uuid" TENANT_FILTER("rr.tenant_id") \
+    " WHERE rr.customer_id = " P_UUID TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
 
 /* A list is one statement (one round trip): every row carries whether
@@ -65,7 +83,7 @@
  * (offset pages) the offset. */
 #define LIST_HEAD(total) \
     "SELECT h.ok, h.total, p.* FROM (SELECT (EXISTS (SELECT 1 FROM permafrost.tenants" \
-    " WHERE customer_id = %s::uuid AND tenant_id = %s::uuid) OR %s::uuid IS NULL) AS ok," \
+    " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL) AS ok," \
     " (" total ") AS total) h LEFT JOIN LATERAL ("
 #define LIST_TAIL(keys) ") p ON true ORDER BY " keys
 
@@ -74,13 +92,13 @@
 #define FINDING_KEYS  ", f.severity_rank AS k1, f.first_seen_key AS k2, f.id AS k3"
 #define ROLE_KEYS     ", rr.created_key AS k1, rr.id AS k2"
 
-#define TENANT_WHERE   " WHERE t.customer_id = %s::uuid" TENANT_FILTER("t.tenant_id")
+#define TENANT_WHERE   " WHERE t.customer_id = " P_UUID TENANT_FILTER("t.tenant_id")
 #define TENANTS_TOTAL  "SELECT count(*) FROM permafrost.tenants t" TENANT_WHERE
-#define IDENTITIES_TOTAL "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE
+#define IDENTITIES_TOTAL(tenant) "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE(tenant)
 /* Totals come from counts the database maintains (sql/002): the cost does
  * not grow with the number of findings. */
-#define FINDINGS_TOTAL \
-    "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE
+#define FINDINGS_TOTAL(tenant) \
+    "SELECT coalesce(sum(f.n), 0) FROM permafrost.finding_counts f" FINDING_WHERE(tenant)
 #define ROLES_TOTAL "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE
 
 #define WEBHOOK_COLS \
@@ -90,7 +108,7 @@
 /* Subscriptions are customer-wide: ?tenant= is checked (404 when unknown)
  * but filters nothing; its two parameters only keep the list layout. */
 #define WEBHOOK_WHERE \
-    " WHERE w.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL) AND w.active"
+    " WHERE w.customer_id = " P_UUID " AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL) AND w.active"
 
 #define DELIVERY_COLS \
     "d.id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error, " \
@@ -100,13 +118,35 @@
 /* Only deliveries of a subscription that is still active are shown; the
  * webhook id parameter follows the tenant pair. */
 #define DELIVERY_WHERE \
-    " WHERE d.customer_id = %s::uuid AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
-    " AND d.webhook_id = %s::uuid"
+    " WHERE d.customer_id = " P_UUID " AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
+    " AND d.webhook_id = " P_UUID
 
 #define WEBHOOK_KEYS    ", w.created_at AS k1, w.id AS k2"
 #define WEBHOOKS_TOTAL  "SELECT count(*) FROM permafrost.webhooks w" WEBHOOK_WHERE
 #define DELIVERY_KEYS   ", d.created_at AS k1, d.id AS k2"
 #define DELIVERIES_TOTAL "SELECT count(*) FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
+
+#define IDENTITIES_LIST(tenant) \
+    LIST_HEAD(IDENTITIES_TOTAL(tenant)) \
+    "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE(tenant) \
+    " AND h.ok ORDER BY i.display_name, i.id" PAGE LIST_TAIL("p.k1, p.k2")
+#define IDENTITIES_AFTER(tenant) \
+    LIST_HEAD(IDENTITIES_TOTAL(tenant)) \
+    "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE(tenant) \
+    " AND h.ok AND (i.display_name, i.id) > (" P_TEXT ", " P_UUID ")" \
+    " ORDER BY i.display_name, i.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2")
+#define FINDINGS_LIST(tenant) \
+    LIST_HEAD(FINDINGS_TOTAL(tenant)) \
+    "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE(tenant) \
+    " AND h.ok ORDER BY " FINDING_ORDER PAGE LIST_TAIL("p.k1, p.k2, p.k3")
+/* The cursor holds the last row's timestamp as shown; the same function
+ * that fills the key column turns it into the key. */
+#define FINDINGS_AFTER(tenant) \
+    LIST_HEAD(FINDINGS_TOTAL(tenant)) \
+    "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE(tenant) \
+    " AND h.ok AND (" FINDING_ORDER ") > ((SELECT %s::smallint)," \
+    " (SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")" \
+    " ORDER BY " FINDING_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2, p.k3")
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
@@ -136,10 +176,8 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
         " ORDER BY t.display_name, t.tenant_id" PAGE LIST_TAIL("p.k1, p.k2") },
 
-    [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list",
-        LIST_HEAD(IDENTITIES_TOTAL)
-        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
-        " AND h.ok ORDER BY i.display_name, i.id" PAGE LIST_TAIL("p.k1, p.k2") },
+    [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list", IDENTITIES_LIST(NO_TENANT) },
+    [PF_SQL_IDENTITIES_LIST_T] = { "pf_identities_list_t", IDENTITIES_LIST(ONE_TENANT) },
     [PF_SQL_IDENTITY_GET] = { "pf_identity_get",
         "SELECT " IDENTITY_COLS " FROM permafrost.identities i"
         " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id") },
@@ -149,10 +187,8 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE ra.customer_id = %s::uuid AND ra.identity_id = %s::uuid"
         " ORDER BY ra.role_name, ra.id" },
 
-    [PF_SQL_FINDINGS_LIST] = { "pf_findings_list",
-        LIST_HEAD(FINDINGS_TOTAL)
-        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
-        " AND h.ok ORDER BY " FINDING_ORDER PAGE LIST_TAIL("p.k1, p.k2, p.k3") },
+    [PF_SQL_FINDINGS_LIST] = { "pf_findings_list", FINDINGS_LIST(NO_TENANT) },
+    [PF_SQL_FINDINGS_LIST_T] = { "pf_findings_list_t", FINDINGS_LIST(ONE_TENANT) },
     [PF_SQL_FINDING_GET] = { "pf_finding_get",
         "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
         " i.display_name, i.type"
@@ -168,26 +204,17 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after",
         LIST_HEAD(TENANTS_TOTAL)
         "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
-        " AND (t.display_name, t.tenant_id) > (%s, %s::uuid)"
+        " AND (t.display_name, t.tenant_id) > (" P_TEXT ", " P_UUID ")"
         " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
-    [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after",
-        LIST_HEAD(IDENTITIES_TOTAL)
-        "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE
-        " AND h.ok AND (i.display_name, i.id) > (%s, %s::uuid)"
-        " ORDER BY i.display_name, i.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
-    /* The cursor holds the last row's timestamp as shown; the same function
-     * that fills the key column turns it into the key. */
-    [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after",
-        LIST_HEAD(FINDINGS_TOTAL)
-        "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE
-        " AND h.ok AND (" FINDING_ORDER ") > (%s::smallint,"
-        " permafrost.newest_first_key(%s::timestamptz), %s::uuid)"
-        " ORDER BY " FINDING_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2, p.k3") },
+    [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after", IDENTITIES_AFTER(NO_TENANT) },
+    [PF_SQL_IDENTITIES_AFTER_T] = { "pf_identities_after_t", IDENTITIES_AFTER(ONE_TENANT) },
+    [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after", FINDINGS_AFTER(NO_TENANT) },
+    [PF_SQL_FINDINGS_AFTER_T] = { "pf_findings_after_t", FINDINGS_AFTER(ONE_TENANT) },
     [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
         LIST_HEAD(ROLES_TOTAL)
         "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE
-        " AND h.ok AND (" ROLE_ORDER ") > (permafrost.newest_first_key(%s::timestamptz),"
-        " %s::uuid) ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
+        " AND h.ok AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamptz)),"
+        " " P_UUID ") ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_WEBHOOKS_LIST] = { "pf_webhooks_list",
         LIST_HEAD(WEBHOOKS_TOTAL)

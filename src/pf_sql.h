@@ -22,6 +22,11 @@ typedef enum {
     PF_SQL_IDENTITIES_AFTER,
     PF_SQL_FINDINGS_AFTER,
     PF_SQL_ROLES_AFTER,
+    /* the same lists with ?tenant=, planned on their tenant index */
+    PF_SQL_IDENTITIES_LIST_T,
+    PF_SQL_IDENTITIES_AFTER_T,
+    PF_SQL_FINDINGS_LIST_T,
+    PF_SQL_FINDINGS_AFTER_T,
     /* webhooks API */
     PF_SQL_WEBHOOKS_LIST,
     PF_SQL_WEBHOOKS_AFTER,
