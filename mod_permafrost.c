@@ -5,6 +5,7 @@
 #include "pf_json.h"
 #include "pf_routes.h"
 #include "pf_keycache.h"
+#include "pf_listcache.h"
 
 #include <apr_optional.h>
 #include <apr_strings.h>
@@ -25,6 +26,8 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->wh->concurrency = PF_UNSET;
     c->kc_ttl = PF_UNSET;
     c->kc_slots = PF_UNSET;
+    c->lc_on = PF_UNSET;
+    c->lc_size = PF_UNSET;
     return c;
 }
 
@@ -41,6 +44,8 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->wh = base->wh;             /* global only */
     c->kc_ttl = add->kc_ttl != PF_UNSET ? add->kc_ttl : base->kc_ttl;
     c->kc_slots = base->kc_slots; /* global only */
+    c->lc_on = add->lc_on != PF_UNSET ? add->lc_on : base->lc_on;
+    c->lc_size = base->lc_size;   /* global only */
     return c;
 }
 
@@ -172,6 +177,54 @@ static const char *set_rate_limit(cmd_parms *cmd, void *dconf, const char *n, co
     return NULL;
 }
 
+static const char *set_list_cache(cmd_parms *cmd, void *dconf, int on)
+{
+    pf_srv(cmd->server)->lc_on = on;
+    return NULL;
+}
+
+static const char *set_list_cache_size(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err) {
+        return err;
+    }
+    if (whole_number(arg, 0, 4096, &v) != 0) {
+        return "PermafrostListCacheSize must be a whole number of MiB from 0 (none) to 4096";
+    }
+    pf_srv(cmd->server)->lc_size = v;
+    return NULL;
+}
+
+#define PF_LC_DEFAULT_MIB 16
+
+/* Each child process keeps its own list answers (threads share them): the
+ * answers are checked against the database on every use, so processes need
+ * not agree on anything. */
+void pf_listcache_child_init(apr_pool_t *p, server_rec *s)
+{
+    long mib = pf_srv(s)->lc_size == PF_UNSET ? PF_LC_DEFAULT_MIB : pf_srv(s)->lc_size;
+    struct pf_lc *lc = NULL;
+    int wanted = 0;
+
+    for (server_rec *sv = s; sv; sv = sv->next) {
+        wanted |= pf_srv(sv)->lc_on != 0;
+    }
+    if (wanted && mib > 0) {
+        apr_status_t rv = pf_lc_create(&lc, p, (size_t)mib << 20);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                         "PF00044: no list cache in this process; lists are read in full");
+            lc = NULL;
+        }
+    }
+    for (server_rec *sv = s; sv; sv = sv->next) {
+        pf_srv(sv)->lc = lc;
+    }
+}
+
 /* Webhook directives: global only, one drainer serves the whole httpd. */
 static const char *set_wh_int(cmd_parms *cmd, void *dconf, const char *arg)
 {
@@ -260,6 +313,12 @@ static const command_rec pf_cmds[] = {
                   "(default 30), or off"),
     AP_INIT_TAKE1("PermafrostKeyCacheSlots", set_slots, "keycache", RSRC_CONF,
                   "Keys the shared key cache holds (default 10000)"),
+    /* list cache */
+    AP_INIT_FLAG("PermafrostListCache", set_list_cache, NULL, RSRC_CONF,
+                 "Keep list answers and serve them while the customer's data version is "
+                 "unchanged (default On)"),
+    AP_INIT_TAKE1("PermafrostListCacheSize", set_list_cache_size, NULL, RSRC_CONF,
+                  "MiB of list answers each child process keeps (default 16; 0: none)"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,
@@ -308,6 +367,9 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         if (c->retry_after == PF_UNSET) {
             c->retry_after = 5;
         }
+        if (c->lc_on == PF_UNSET) {
+            c->lc_on = 1;
+        }
         pf_db_prepare_all(sv);
     }
     pf_cursor_key_init(s);
@@ -326,6 +388,7 @@ static void pf_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pf_keycache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(pf_keycache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_keycache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pf_listcache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(pf_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

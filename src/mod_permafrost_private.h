@@ -64,6 +64,10 @@ typedef struct {
     long rl_window;       /* seconds */
     long rl_slots;        /* PermafrostRateLimitSlots (main server only) */
     apr_uint32_t rl_server; /* this server's identity in the counter table */
+    /* list cache (pf_listcache.h) */
+    int lc_on;            /* PermafrostListCache; PF_UNSET: on */
+    long lc_size;         /* PermafrostListCacheSize, MiB per process (main server only) */
+    struct pf_lc *lc;     /* this child process's cache, or NULL */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"
@@ -98,7 +102,8 @@ pf_req *pf_req_get(request_rec *r);
 int pf_send_body(request_rec *r, int status, const char *body, size_t len, const char *etag);
 int pf_send_json(request_rec *r, int status, json_t *j);
 int pf_send_json_cached(request_rec *r, json_t *j); /* 200 or 304 by ETag */
-int pf_send_text_cached(request_rec *r, const char *body, size_t len); /* the same, JSON text */
+/* The same for JSON text; etag: its ETag when known, or NULL. */
+int pf_send_text_cached(request_rec *r, const char *body, size_t len, const char *etag);
 int pf_send_error(request_rec *r, int status, const char *code, const char *message);
 int pf_send_param_error(request_rec *r, const char *field, const char *message);
 int pf_send_unavailable(request_rec *r);
@@ -180,6 +185,9 @@ void pf_keycache_put(request_rec *r, const unsigned char *hash, const pf_req *rq
                      apr_int64_t expires_at);
 /* The database does not know the key as valid (any more). */
 void pf_keycache_forget(request_rec *r, const unsigned char *hash);
+
+/* mod_permafrost.c: the list cache of this child process */
+void pf_listcache_child_init(apr_pool_t *p, server_rec *s);
 
 /* mod_permafrost_webhook.c: the delivery drainer (mod_watchdog) */
 int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s);

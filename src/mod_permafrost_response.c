@@ -67,16 +67,18 @@ int pf_send_json_cached(request_rec *r, json_t *j)
     if (!body) {
         return pf_send_json(r, HTTP_OK, NULL);
     }
-    return pf_send_text_cached(r, body, len);
+    return pf_send_text_cached(r, body, len, NULL);
 }
 
-int pf_send_text_cached(request_rec *r, const char *body, size_t len)
+int pf_send_text_cached(request_rec *r, const char *body, size_t len, const char *etag)
 {
-    char *etag;
     const char *inm;
 
-    etag = apr_palloc(r->pool, PF_ETAG_SIZE);
-    pf_etag(body, len, etag);
+    if (!etag) {
+        char *e = apr_palloc(r->pool, PF_ETAG_SIZE);
+        pf_etag(body, len, e);
+        etag = e;
+    }
     inm = apr_table_get(r->headers_in, "If-None-Match");
     if (inm && pf_etag_matches(inm, etag)) {
         return pf_send_body(r, HTTP_NOT_MODIFIED, NULL, 0, etag);

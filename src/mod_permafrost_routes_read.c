@@ -5,6 +5,7 @@
 #include "pf_query.h"
 #include "pf_shape.h"
 #include "pf_cursor.h"
+#include "pf_listcache.h"
 
 #include <openssl/rand.h>
 
@@ -97,6 +98,36 @@ static void filter_args(request_rec *r, const list_def *def, const pf_qvalue *qv
     }
 }
 
+/* Where a kept answer may be served from (pf_listcache.h): this server
+ * (whose database may not be another server's), the list, customer,
+ * tenant and filters (the cursor binding), the page. */
+static const char *cache_key(request_rec *r, const char *binding, const pf_qvalue *qv)
+{
+    return apr_psprintf(r->pool, "%pp\x1e%s\x1e%" APR_INT64_T_FMT "\x1e%" APR_INT64_T_FMT
+                        "\x1e%s", (void *)r->server, binding,
+                        (apr_int64_t)(qv[Q_LIMIT].present ? qv[Q_LIMIT].ival : -1),
+                        (apr_int64_t)(qv[Q_OFFSET].present ? qv[Q_OFFSET].ival : -1),
+                        qv[Q_CURSOR].present ? qv[Q_CURSOR].str : "");
+}
+
+/* The customer's data version now; *have is 0 when it has none yet. */
+static pf_db_status data_version(request_rec *r, pf_req *rq, long long *version, int *have)
+{
+    const char *args[1] = { rq->customer_id };
+    const char *cols[1];
+    pf_rows res;
+    pf_db_status st = pf_db_select(r, PF_SQL_DATA_VERSION, 1, args, &res);
+
+    *have = 0;
+    while (st == PF_DB_OK && pf_db_next(r, &res, cols, 1)) {
+        if (cols[0]) {
+            *version = apr_atoi64(cols[0]);
+            *have = 1;
+        }
+    }
+    return st;
+}
+
 static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 {
     pf_qvalue qv[8];
@@ -113,8 +144,13 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     pf_sql_id sql;
     pf_jbuf out;
     json_t *meta;
-    char *body;
+    char *body, *etag;
     size_t len;
+    pf_srv_cfg *sc = pf_srv(r->server);
+    pf_lc *cache = def->cacheable && sc->lc_on ? sc->lc : NULL;
+    const char *ckey = NULL;
+    long long version = 0;
+    int have_version = 0;
 
     if (pf_query_parse(r->pool, r->args, def->spec, def->nspec, qv, &qe) != 0) {
         return pf_send_param_error(r, qe.field, qe.message);
@@ -134,8 +170,25 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         }
     }
 
-    /* One statement: the tenant check, then the filters once for the total
-     * and once for the page (pf_sql.c). */
+    /* A kept answer costs one primary-key read instead of the page. */
+    if (cache) {
+        pf_lc_hit hit;
+        ckey = cache_key(r, binding, qv);
+        if (pf_lc_get(cache, ckey, r->pool, &hit)) {
+            st = data_version(r, rq, &version, &have_version);
+            if (st != PF_DB_OK) {
+                return pf_db_fail(r, st);
+            }
+            if (have_version && version == hit.version) {
+                return pf_send_text_cached(r, hit.body, hit.len, hit.etag);
+            }
+            have_version = 0;
+        }
+    }
+
+    /* One statement: the data version, the tenant check, then the filters
+     * once for the total and once for the page (pf_sql.c). */
+    args[n++] = rq->customer_id;
     args[n++] = rq->customer_id;
     args[n++] = tenant;
     args[n++] = tenant;
@@ -175,6 +228,10 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         head = 1;
         tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
         total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
+        if (cols[PF_LIST_VERSION]) {
+            version = apr_atoi64(cols[PF_LIST_VERSION]);
+            have_version = 1;
+        }
         if (!row[0] || ++seen > limit) {
             continue; /* an empty page's one row; or the row that proves more exist */
         }
@@ -210,7 +267,12 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     }
     pf_jbuf_lit(&out, "}");
     body = pf_jbuf_finish(&out, &len);
-    return pf_send_text_cached(r, body, len);
+    etag = apr_palloc(r->pool, PF_ETAG_SIZE);
+    pf_etag(body, len, etag);
+    if (cache && have_version) {
+        pf_lc_put(cache, ckey, version, body, len, etag);
+    }
+    return pf_send_text_cached(r, body, len, etag);
 }
 
 int pf_run_list(request_rec *r, pf_req *rq, const list_def *def)
@@ -317,7 +379,7 @@ int pf_route_tenants(request_rec *r, pf_req *rq)
     static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_AFTER,
                                   PF_TEN_NCOLS, pf_write_tenant, 2, key_tenant, args_by_name,
                                   spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0 };
+                                  0, 0, 0, 1 };
     return run_list(r, rq, &def);
 }
 
@@ -328,7 +390,7 @@ int pf_route_identities(request_rec *r, pf_req *rq)
     static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_AFTER,
                                   PF_IDN_NCOLS, pf_write_identity, 2, key_identity, args_by_name,
                                   spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  1, PF_SQL_IDENTITIES_LIST_T, PF_SQL_IDENTITIES_AFTER_T };
+                                  1, PF_SQL_IDENTITIES_LIST_T, PF_SQL_IDENTITIES_AFTER_T, 1 };
     return run_list(r, rq, &def);
 }
 
@@ -341,7 +403,7 @@ int pf_route_findings(request_rec *r, pf_req *rq)
     static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_AFTER,
                                   PF_FND_LIST_NCOLS, pf_write_finding_row, 3, key_finding,
                                   args_finding, spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  1, PF_SQL_FINDINGS_LIST_T, PF_SQL_FINDINGS_AFTER_T };
+                                  1, PF_SQL_FINDINGS_LIST_T, PF_SQL_FINDINGS_AFTER_T, 1 };
     return run_list(r, rq, &def);
 }
 
@@ -352,7 +414,7 @@ int pf_route_roles(request_rec *r, pf_req *rq)
     static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_AFTER, PF_ROL_NCOLS,
                                   pf_write_role, 2, key_role, args_role, spec,
                                   sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0 };
+                                  0, 0, 0, 1 };
     return run_list(r, rq, &def);
 }
 

@@ -251,7 +251,7 @@ int pf_route_webhooks(request_rec *r, pf_req *rq)
     static const list_def def = { "webhooks", PF_SQL_WEBHOOKS_LIST, PF_SQL_WEBHOOKS_AFTER, PF_WHK_NCOLS, pf_write_webhook, 2,
                                   key_webhook, args_webhook, spec,
                                   sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0 };
+                                  0, 0, 0, 0 };
 
     if (r->method_number == M_POST) {
         if (only_tenant(r, rq)) {
@@ -321,7 +321,7 @@ int pf_route_webhook_deliveries(request_rec *r, pf_req *rq)
                                   PF_SQL_DELIVERIES_AFTER, PF_DLV_NCOLS, pf_write_delivery, 2,
                                   key_delivery, args_delivery, spec,
                                   sizeof(spec) / sizeof(spec[0]), 1,
-                                  0, 0, 0 };
+                                  0, 0, 0, 0 };
     pf_qvalue qv[4];
     pf_qerror qe;
 

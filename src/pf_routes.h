@@ -42,6 +42,7 @@ typedef struct {
     int tenant_sql;       /* with ?tenant=, these two run instead (same arguments) */
     pf_sql_id list_sql_tenant;
     pf_sql_id after_sql_tenant;
+    int cacheable;        /* answers may be kept by data version (sql/005) */
 } list_def;
 
 /* Answers a list request: parameters, count, one page, cursor. */

@@ -72,17 +72,20 @@
     UUID_FILTER("rr.identity_id")
 
 /* A list is one statement (one round trip): every row carries whether
- * ?tenant= names one of the customer's tenants (true without it) and the
- * filtered total, then the page's columns. An empty page is one row whose
+ * ?tenant= names one of the customer's tenants (true without it), the
+ * filtered total and the customer's data version (sql/005; read in the
+ * same snapshot as the rows), then the page's columns. An empty page is one row whose
  * page columns are NULL; for a foreign tenant the page is not read at all.
  * The page also returns its sort key as k1, k2, ..., which the outer ORDER
  * BY restates so the join cannot reorder the page.
  *
- * Arguments: customer, tenant, tenant (the tenant check), the filters of
+ * Arguments: customer (the version), customer, tenant, tenant (the tenant check), the filters of
  * the total, the filters of the page, then the cursor's key, the limit and
  * (offset pages) the offset. */
 #define LIST_HEAD(total) \
-    "SELECT h.ok, h.total, p.* FROM (SELECT (EXISTS (SELECT 1 FROM permafrost.tenants" \
+    "SELECT h.ok, h.total, h.version, p.* FROM (SELECT (SELECT v.version" \
+    " FROM permafrost.data_versions v WHERE v.customer_id = " P_UUID ") AS version," \
+    " (EXISTS (SELECT 1 FROM permafrost.tenants" \
     " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL) AS ok," \
     " (" total ") AS total) h LEFT JOIN LATERAL ("
 #define LIST_TAIL(keys) ") p ON true ORDER BY " keys
@@ -168,6 +171,9 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "  (SELECT count(*) FROM touch)"
         " FROM k" },
     [PF_SQL_HEALTH] = { "pf_health", "SELECT 1" },
+    /* Whether a kept list answer is still the answer (pf_listcache.h). */
+    [PF_SQL_DATA_VERSION] = { "pf_data_version",
+        "SELECT version FROM permafrost.data_versions WHERE customer_id = %s::uuid" },
 
     [PF_SQL_TENANT_EXISTS] = { "pf_tenant_exists",
         "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid" },

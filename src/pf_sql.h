@@ -27,6 +27,7 @@ typedef enum {
     PF_SQL_IDENTITIES_AFTER_T,
     PF_SQL_FINDINGS_LIST_T,
     PF_SQL_FINDINGS_AFTER_T,
+    PF_SQL_DATA_VERSION,
     /* webhooks API */
     PF_SQL_WEBHOOKS_LIST,
     PF_SQL_WEBHOOKS_AFTER,
@@ -50,9 +51,9 @@ typedef struct {
 
 extern const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_];
 
-/* Every row of a list statement starts with these two columns; the row
- * shape's columns follow (see pf_sql.c). */
-enum { PF_LIST_TENANT_OK, PF_LIST_TOTAL, PF_LIST_NCOLS };
+/* Every row of a list statement starts with these columns; the row shape's
+ * columns follow (see pf_sql.c). */
+enum { PF_LIST_TENANT_OK, PF_LIST_TOTAL, PF_LIST_VERSION, PF_LIST_NCOLS };
 
 /* Column positions of the row shapes the statements return. */
 enum { PF_TEN_ID, PF_TEN_NAME, PF_TEN_DOMAIN, PF_TEN_STATUS, PF_TEN_CONNECTED, PF_TEN_SYNC,

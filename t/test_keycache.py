@@ -57,7 +57,9 @@ def start(rundir, pg, name, ttl_line):
     h = pfstack.Httpd(os.path.join(rundir, name), pg.dsn.replace("user=permafrost",
                                                                  f"user={ROLE}"),
                       mpm="prefork")
-    h.extra = (f"{ttl_line}\nLogLevel info\n"
+    # Statements per request are counted here: no list cache (it has its
+    # own tests, t/test_listcache.py).
+    h.extra = (f"{ttl_line}\nPermafrostListCache off\nLogLevel info\n"
                f"LogFormat \"%P %{{{TAG_HEADER}}}i %>s %{{msec}}t\" pfkc\n"
                f"CustomLog \"{h.dir}/kc_access.log\" pfkc\n")
     h.start()

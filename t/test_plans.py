@@ -41,7 +41,7 @@ def list_args(tenant, filters, tail):
     customer, tenant and filters for the total and again for the page."""
     customer = str(uuid.uuid4())
     common = [customer, tenant, tenant] + filters
-    return common[:3] + common + common + tail
+    return [customer] + common[:3] + common + common + tail
 
 
 TENANT = str(uuid.uuid4())
@@ -97,7 +97,7 @@ def sample_args(sql):
 LISTS = ["pf_findings_list", "pf_findings_list_t", "pf_findings_after", "pf_findings_after_t",
          "pf_identities_list", "pf_identities_list_t", "pf_identities_after",
          "pf_identities_after_t", "pf_tenants_list", "pf_tenants_after", "pf_roles_list",
-         "pf_roles_after", "pf_finding_get", "pf_identity_get"]
+         "pf_roles_after", "pf_finding_get", "pf_identity_get", "pf_data_version"]
 
 
 @pytest.mark.parametrize("label", LISTS)
@@ -122,9 +122,9 @@ def test_tenant_lists_use_their_tenant_index(pg, statements):
     customer, tenant = str(uuid.uuid4()), str(uuid.uuid4())
     common = [customer, tenant, tenant] + [None] * 6
     plan = generic_plan(pg, statements["pf_findings_list_t"],
-                        common[:3] + common + common + ["101", "0"])
+                        [customer] + common[:3] + common + common + ["101", "0"])
     assert "findings_tenant_order_idx" in plan, plan
     common = [customer, tenant, tenant, None, None]
     plan = generic_plan(pg, statements["pf_identities_list_t"],
-                        common[:3] + common + common + ["101", "0"])
+                        [customer] + common[:3] + common + common + ["101", "0"])
     assert "identities_tenant_list_idx" in plan, plan

@@ -1,0 +1,218 @@
+"""The list cache (README, "List cache"): a child process keeps list answers
+and serves one again only after the database confirms the customer's data
+version (sql/005) is still the one it was read at. So a repeated list costs
+one primary-key read, and an answer is never stale: every write to a
+customer's data is seen by the very next request, on every child.
+
+Against a prefork httpd of its own (several child processes, each with its
+own cache), counting statements with pg_stat_statements as
+t/test_keycache.py does."""
+import http.client
+import json
+import os
+import threading
+
+import pytest
+
+import pfstack
+from conftest import Client
+from test_keycache import ROLE, su, statements, delta, check_error_log  # noqa: F401
+
+PATH = "/api/v1/findings?severity=critical,high,medium&limit=20"
+
+
+def start(rundir, pg, name, extra=""):
+    h = pfstack.Httpd(os.path.join(rundir, name),
+                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm="prefork")
+    # Four children, never more: each keeps its own answers.
+    h.extra = "StartServers 4\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 4\n" \
+        "MaxRequestWorkers 4\n" + extra
+    h.start()
+    return h
+
+
+@pytest.fixture(scope="module")
+def lc(rundir, pg, su):  # noqa: F811 - the fixture imported above
+    h = start(rundir, pg, "listcache-on")
+    yield h
+    h.stop()
+    check_error_log(h)
+
+
+@pytest.fixture(scope="module")
+def nolc(rundir, pg, su):  # noqa: F811
+    h = start(rundir, pg, "listcache-off", "PermafrostListCache off")
+    yield h
+    h.stop()
+    check_error_log(h)
+
+
+@pytest.fixture(scope="module")
+def two(world):
+    """Two customers with look-alike data."""
+    out = []
+    for name in ("List Cache A", "List Cache B"):
+        cid = world.customer(name)
+        world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "30",
+                    "--findings", "80", check=0)
+        out.append((cid, world.key(cid)[0]))
+    return out
+
+
+def burst(port, key, n=24, conns=8, path=PATH, headers=None):
+    """n requests on conns threads, a new connection each so prefork spreads
+    them over its children. Returns (status, body) pairs."""
+    got, errors = [], []
+    lock = threading.Lock()
+    h = {"Authorization": f"Bearer {key}", "Connection": "close", **(headers or {})}
+
+    def worker(count):
+        try:
+            for _ in range(count):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    conn.request("GET", path, headers=h)
+                    resp = conn.getresponse()
+                    body = resp.read()
+                finally:
+                    conn.close()
+                with lock:
+                    got.append((resp.status, body, resp.getheader("ETag")))
+        except Exception as e:  # noqa: BLE001 - reported below
+            with lock:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(n // conns + (i < n % conns),))
+               for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(got) == n
+    return got
+
+
+def test_a_repeated_list_reads_only_the_version(lc, pg, su, two):  # noqa: F811
+    (cid, key), _ = two
+    first = Client(lc.port).get(PATH, key, validate=False)
+    assert first.status == 200
+    s0 = statements(pg, su)
+    got = burst(lc.port, key, n=40)
+    d = delta(statements(pg, su), s0)
+    assert {status for status, _, _ in got} == {200}
+    assert {body for _, body, _ in got} == {first.body}, "every answer is the same bytes"
+    assert {etag for _, _, etag in got} == {first.header("ETag")}
+    # Each request ran exactly one statement: the version check when its
+    # child had the answer, the list when it did not (once per child).
+    assert d.get("pf_data_version", 0) + d.get("pf_findings_list", 0) == 40, d
+    assert d.get("pf_findings_list", 0) <= 8, d
+    assert d.get("pf_data_version", 0) >= 32, d
+    assert set(d) <= {"pf_data_version", "pf_findings_list", "pf_key_lookup"}, d
+
+
+def test_a_write_is_seen_by_the_next_request_on_every_child(lc, pg, su, two):  # noqa: F811
+    (cid, key), _ = two
+    burst(lc.port, key, n=24)  # every child keeps the answer
+    page = json.loads(Client(lc.port).get(PATH, key, validate=False).body)
+    victim, total = page["data"][0], page["meta"]["total"]
+
+    pg.psql(f"UPDATE permafrost.findings SET title = 'renamed by the list cache test' "
+            f"WHERE customer_id = '{cid}' AND id = '{victim['id']}'", su)
+    for status, body, _ in burst(lc.port, key, n=24):
+        row = json.loads(body)["data"][0]
+        assert status == 200 and row["id"] == victim["id"]
+        assert row["title"] == "renamed by the list cache test"
+
+    # A finding gone: the total and the page move at once, everywhere.
+    pg.psql(f"DELETE FROM permafrost.findings WHERE customer_id = '{cid}' "
+            f"AND id = '{victim['id']}'", su)
+    for status, body, _ in burst(lc.port, key, n=24):
+        d = json.loads(body)
+        assert d["meta"]["total"] == total - 1
+        assert victim["id"] not in [f["id"] for f in d["data"]]
+
+    # A tenant renamed: the tenants list follows too.
+    tenant = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     f"ORDER BY 1 LIMIT 1", su)
+    burst(lc.port, key, n=8, path="/api/v1/tenants")
+    pg.psql(f"UPDATE permafrost.tenants SET display_name = 'AAA renamed' "
+            f"WHERE customer_id = '{cid}' AND tenant_id = '{tenant}'", su)
+    for _, body, _ in burst(lc.port, key, n=16, path="/api/v1/tenants"):
+        first = json.loads(body)["data"][0]
+        assert (first["id"], first["displayName"]) == (tenant, "AAA renamed")
+
+
+def test_customers_never_share_an_answer(lc, pg, su, two):  # noqa: F811
+    (a, ka), (b, kb) = two
+    for _ in range(2):  # the second round is answered from the caches
+        for cid, key in ((a, ka), (b, kb)):
+            for status, body, _ in burst(lc.port, key, n=12):
+                ids = [f["id"] for f in json.loads(body)["data"]]
+                owners = pg.psql("SELECT DISTINCT customer_id FROM permafrost.findings "
+                                 f"WHERE id IN ({', '.join(repr(i) for i in ids)})", su)
+                assert status == 200 and owners == cid
+
+
+def test_another_customers_write_keeps_the_answer(lc, pg, su, two):  # noqa: F811
+    (a, ka), (b, kb) = two
+    quiet = 0
+    for _ in range(10):  # until every child keeps the answer
+        s0 = statements(pg, su)
+        burst(lc.port, ka, n=24)
+        quiet = quiet + 1 if "pf_findings_list" not in delta(statements(pg, su), s0) else 0
+        if quiet == 2:
+            break
+    assert quiet == 2
+    pg.psql(f"UPDATE permafrost.findings SET title = title || '.' WHERE customer_id = '{b}'", su)
+    s0 = statements(pg, su)
+    burst(lc.port, ka, n=24)
+    d = delta(statements(pg, su), s0)
+    assert d == {"pf_data_version": 24}, d
+
+
+def test_a_kept_answer_still_answers_304(lc, two):
+    (_, key), _ = two
+    etag = burst(lc.port, key, n=8)[0][2]
+    for status, body, got in burst(lc.port, key, n=16, headers={"If-None-Match": etag}):
+        assert (status, body, got) == (304, b"", etag)
+
+
+def test_cache_off_reads_every_page(nolc, pg, su, two):  # noqa: F811
+    (_, key), _ = two
+    Client(nolc.port).get(PATH, key, validate=False)
+    s0 = statements(pg, su)
+    burst(nolc.port, key, n=16)
+    assert delta(statements(pg, su), s0) == {"pf_findings_list": 16}
+
+
+@pytest.mark.parametrize("table,sql", [
+    ("tenants", "UPDATE permafrost.tenants SET status = status WHERE customer_id = '{c}'"),
+    ("identities", "UPDATE permafrost.identities SET enabled = enabled WHERE customer_id = '{c}'"),
+    ("role_assignments",
+     "DELETE FROM permafrost.role_assignments WHERE id IN (SELECT id FROM "
+     "permafrost.role_assignments WHERE customer_id = '{c}' LIMIT 1)"),
+    ("role_recommendations",
+     "UPDATE permafrost.role_recommendations SET scope = scope WHERE customer_id = '{c}'"),
+    ("findings", "UPDATE permafrost.findings SET status = status WHERE customer_id = '{c}'"),
+])
+def test_every_write_moves_only_its_customers_version(pg, su, two, table, sql):  # noqa: F811
+    (a, _), (b, _) = two
+
+    def versions():
+        return pg.psql("SELECT customer_id || '=' || version FROM permafrost.data_versions "
+                       f"WHERE customer_id IN ('{a}', '{b}') ORDER BY 1", su)
+    before = dict(x.split("=") for x in versions().splitlines())
+    pg.psql(sql.format(c=a), su)
+    after = dict(x.split("=") for x in versions().splitlines())
+    assert int(after[a]) > int(before[a]), table
+    assert after[b] == before[b], table
+
+
+def test_a_rolled_back_write_moves_nothing(pg, su, two):  # noqa: F811
+    (a, _), _ = two
+    q = f"SELECT version FROM permafrost.data_versions WHERE customer_id = '{a}'"
+    before = pg.psql(q, su)
+    pg.psql(f"BEGIN; UPDATE permafrost.findings SET title = 'x' WHERE customer_id = '{a}'; "
+            "ROLLBACK", su)
+    assert pg.psql(q, su) == before
