@@ -376,10 +376,11 @@ static void args_role(const char *const *f, const char **args, int *n)
 int pf_route_tenants(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "tenants", PF_SQL_TENANTS_LIST, PF_SQL_TENANTS_AFTER,
-                                  PF_TEN_NCOLS, pf_write_tenant, 2, key_tenant, args_by_name,
-                                  spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0, 1 };
+    static const list_def def = {
+        .name = "tenants", .list_sql = PF_SQL_TENANTS_LIST, .after_sql = PF_SQL_TENANTS_AFTER,
+        .ncols = PF_TEN_NCOLS, .write = pf_write_tenant, .nkey = 2, .key_of = key_tenant,
+        .keyset_args = args_by_name, .spec = spec, .nspec = sizeof(spec) / sizeof(spec[0]),
+        .cacheable = 1 };
     return run_list(r, rq, &def);
 }
 
@@ -387,10 +388,13 @@ int pf_route_identities(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "type", PF_Q_ENUM_LIST, 0, 0, identity_types } };
-    static const list_def def = { "identities", PF_SQL_IDENTITIES_LIST, PF_SQL_IDENTITIES_AFTER,
-                                  PF_IDN_NCOLS, pf_write_identity, 2, key_identity, args_by_name,
-                                  spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  1, PF_SQL_IDENTITIES_LIST_T, PF_SQL_IDENTITIES_AFTER_T, 1 };
+    static const list_def def = {
+        .name = "identities", .list_sql = PF_SQL_IDENTITIES_LIST,
+        .after_sql = PF_SQL_IDENTITIES_AFTER, .ncols = PF_IDN_NCOLS, .write = pf_write_identity,
+        .nkey = 2, .key_of = key_identity, .keyset_args = args_by_name, .spec = spec,
+        .nspec = sizeof(spec) / sizeof(spec[0]), .tenant_sql = 1,
+        .list_sql_tenant = PF_SQL_IDENTITIES_LIST_T, .after_sql_tenant = PF_SQL_IDENTITIES_AFTER_T,
+        .cacheable = 1 };
     return run_list(r, rq, &def);
 }
 
@@ -400,10 +404,13 @@ int pf_route_findings(request_rec *r, pf_req *rq)
                                      { "severity", PF_Q_ENUM_LIST, 0, 0, severities },
                                      { "status", PF_Q_ENUM_LIST, 0, 0, statuses },
                                      { "findingType", PF_Q_TEXT_LIST, 0, 0, NULL } };
-    static const list_def def = { "findings", PF_SQL_FINDINGS_LIST, PF_SQL_FINDINGS_AFTER,
-                                  PF_FND_LIST_NCOLS, pf_write_finding_row, 3, key_finding,
-                                  args_finding, spec, sizeof(spec) / sizeof(spec[0]), 0,
-                                  1, PF_SQL_FINDINGS_LIST_T, PF_SQL_FINDINGS_AFTER_T, 1 };
+    static const list_def def = {
+        .name = "findings", .list_sql = PF_SQL_FINDINGS_LIST, .after_sql = PF_SQL_FINDINGS_AFTER,
+        .ncols = PF_FND_LIST_NCOLS, .write = pf_write_finding_row, .nkey = 3,
+        .key_of = key_finding, .keyset_args = args_finding, .spec = spec,
+        .nspec = sizeof(spec) / sizeof(spec[0]), .tenant_sql = 1,
+        .list_sql_tenant = PF_SQL_FINDINGS_LIST_T, .after_sql_tenant = PF_SQL_FINDINGS_AFTER_T,
+        .cacheable = 1 };
     return run_list(r, rq, &def);
 }
 
@@ -411,10 +418,11 @@ int pf_route_roles(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS,
                                      { "identityId", PF_Q_UUID_LIST, 0, 0, NULL } };
-    static const list_def def = { "roles", PF_SQL_ROLES_LIST, PF_SQL_ROLES_AFTER, PF_ROL_NCOLS,
-                                  pf_write_role, 2, key_role, args_role, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0, 1 };
+    static const list_def def = {
+        .name = "roles", .list_sql = PF_SQL_ROLES_LIST, .after_sql = PF_SQL_ROLES_AFTER,
+        .ncols = PF_ROL_NCOLS, .write = pf_write_role, .nkey = 2, .key_of = key_role,
+        .keyset_args = args_role, .spec = spec, .nspec = sizeof(spec) / sizeof(spec[0]),
+        .cacheable = 1 };
     return run_list(r, rq, &def);
 }
 

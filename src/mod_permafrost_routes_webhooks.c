@@ -248,10 +248,10 @@ static void args_delivery(const char *const *f, const char **args, int *n)
 int pf_route_webhooks(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "webhooks", PF_SQL_WEBHOOKS_LIST, PF_SQL_WEBHOOKS_AFTER, PF_WHK_NCOLS, pf_write_webhook, 2,
-                                  key_webhook, args_webhook, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 0,
-                                  0, 0, 0, 0 };
+    static const list_def def = {
+        .name = "webhooks", .list_sql = PF_SQL_WEBHOOKS_LIST, .after_sql = PF_SQL_WEBHOOKS_AFTER,
+        .ncols = PF_WHK_NCOLS, .write = pf_write_webhook, .nkey = 2, .key_of = key_webhook,
+        .keyset_args = args_webhook, .spec = spec, .nspec = sizeof(spec) / sizeof(spec[0]) };
 
     if (r->method_number == M_POST) {
         if (only_tenant(r, rq)) {
@@ -317,11 +317,11 @@ int pf_route_webhook(request_rec *r, pf_req *rq)
 int pf_route_webhook_deliveries(request_rec *r, pf_req *rq)
 {
     static const pf_qspec spec[] = { COMMON_PARAMS };
-    static const list_def def = { "deliveries", PF_SQL_DELIVERIES_LIST,
-                                  PF_SQL_DELIVERIES_AFTER, PF_DLV_NCOLS, pf_write_delivery, 2,
-                                  key_delivery, args_delivery, spec,
-                                  sizeof(spec) / sizeof(spec[0]), 1,
-                                  0, 0, 0, 0 };
+    static const list_def def = {
+        .name = "deliveries", .list_sql = PF_SQL_DELIVERIES_LIST,
+        .after_sql = PF_SQL_DELIVERIES_AFTER, .ncols = PF_DLV_NCOLS, .write = pf_write_delivery,
+        .nkey = 2, .key_of = key_delivery, .keyset_args = args_delivery, .spec = spec,
+        .nspec = sizeof(spec) / sizeof(spec[0]), .path_param = 1 };
     pf_qvalue qv[4];
     pf_qerror qe;
 

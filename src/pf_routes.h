@@ -42,7 +42,8 @@ typedef struct {
     int tenant_sql;       /* with ?tenant=, these two run instead (same arguments) */
     pf_sql_id list_sql_tenant;
     pf_sql_id after_sql_tenant;
-    int cacheable;        /* answers may be kept by data version (sql/005) */
+    int cacheable;        /* answers may be kept by data version (sql/005); webhooks and
+                           * deliveries are not versioned */
 } list_def;
 
 /* Answers a list request: parameters, count, one page, cursor. */

@@ -107,25 +107,25 @@ def cust(world):
     return cid
 
 
-def burst(port, key, tag, n=24, conns=8, path="/api/v1/findings"):
+def answers(port, key, n=24, conns=8, path="/api/v1/findings", headers=None):
     """n requests on conns threads, a new connection each, so prefork
-    spreads them over its children. Returns the statuses."""
-    statuses, errors = [], []
+    spreads them over its children. Returns (status, body, ETag) each."""
+    got, errors = [], []
     lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {key}", "Connection": "close", TAG_HEADER: tag}
+    h = {"Authorization": f"Bearer {key}", "Connection": "close", **(headers or {})}
 
     def worker(count):
         try:
             for _ in range(count):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 try:
-                    conn.request("GET", path, headers=headers)
+                    conn.request("GET", path, headers=h)
                     resp = conn.getresponse()
-                    resp.read()
+                    body = resp.read()
                 finally:
                     conn.close()
                 with lock:
-                    statuses.append(resp.status)
+                    got.append((resp.status, body, resp.getheader("ETag")))
         except Exception as e:  # noqa: BLE001 - reported below
             with lock:
                 errors.append(repr(e))
@@ -137,8 +137,13 @@ def burst(port, key, tag, n=24, conns=8, path="/api/v1/findings"):
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert len(statuses) == n
-    return statuses
+    assert len(got) == n
+    return got
+
+
+def burst(port, key, tag, n=24, conns=8, path="/api/v1/findings"):
+    """The statuses of answers(), tagged for the access log."""
+    return [a[0] for a in answers(port, key, n, conns, path, {TAG_HEADER: tag})]
 
 
 def logged(h, tag, n):

@@ -7,16 +7,14 @@ customer's data is seen by the very next request, on every child.
 Against a prefork httpd of its own (several child processes, each with its
 own cache), counting statements with pg_stat_statements as
 t/test_keycache.py does."""
-import http.client
 import json
 import os
-import threading
 
 import pytest
 
 import pfstack
 from conftest import Client
-from test_keycache import ROLE, su, statements, delta, check_error_log  # noqa: F401
+from test_keycache import ROLE, su, statements, delta, check_error_log, answers  # noqa: F401
 
 PATH = "/api/v1/findings?severity=critical,high,medium&limit=20"
 
@@ -60,37 +58,7 @@ def two(world):
 
 
 def burst(port, key, n=24, conns=8, path=PATH, headers=None):
-    """n requests on conns threads, a new connection each so prefork spreads
-    them over its children. Returns (status, body) pairs."""
-    got, errors = [], []
-    lock = threading.Lock()
-    h = {"Authorization": f"Bearer {key}", "Connection": "close", **(headers or {})}
-
-    def worker(count):
-        try:
-            for _ in range(count):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                try:
-                    conn.request("GET", path, headers=h)
-                    resp = conn.getresponse()
-                    body = resp.read()
-                finally:
-                    conn.close()
-                with lock:
-                    got.append((resp.status, body, resp.getheader("ETag")))
-        except Exception as e:  # noqa: BLE001 - reported below
-            with lock:
-                errors.append(repr(e))
-
-    threads = [threading.Thread(target=worker, args=(n // conns + (i < n % conns),))
-               for i in range(conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    assert len(got) == n
-    return got
+    return answers(port, key, n, conns, path, headers)
 
 
 def test_a_repeated_list_reads_only_the_version(lc, pg, su, two):  # noqa: F811
