@@ -7,6 +7,7 @@
 #include "pf_keycache.h"
 #include "pf_listcache.h"
 
+#include <ap_mpm.h>
 #include <apr_optional.h>
 #include <apr_strings.h>
 
@@ -198,16 +199,24 @@ static const char *set_list_cache_size(cmd_parms *cmd, void *dconf, const char *
     return NULL;
 }
 
-#define PF_LC_DEFAULT_MIB 16
+/* Default sizes: a threaded MPM runs a few processes of many threads; a
+ * prefork httpd may run hundreds of processes, each with its own cache. */
+#define PF_LC_DEFAULT_MIB         16
+#define PF_LC_DEFAULT_MIB_PREFORK 2
 
 /* Each child process keeps its own list answers (threads share them): the
  * answers are checked against the database on every use, so processes need
  * not agree on anything. */
 void pf_listcache_child_init(apr_pool_t *p, server_rec *s)
 {
-    long mib = pf_srv(s)->lc_size == PF_UNSET ? PF_LC_DEFAULT_MIB : pf_srv(s)->lc_size;
+    long mib = pf_srv(s)->lc_size;
     struct pf_lc *lc = NULL;
-    int wanted = 0;
+    int wanted = 0, threaded = AP_MPMQ_NOT_SUPPORTED;
+
+    if (mib == PF_UNSET) {
+        ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+        mib = threaded == AP_MPMQ_NOT_SUPPORTED ? PF_LC_DEFAULT_MIB_PREFORK : PF_LC_DEFAULT_MIB;
+    }
 
     for (server_rec *sv = s; sv; sv = sv->next) {
         wanted |= pf_srv(sv)->lc_on != 0;
@@ -318,7 +327,8 @@ static const command_rec pf_cmds[] = {
                  "Keep list answers and serve them while the customer's data version is "
                  "unchanged (default On)"),
     AP_INIT_TAKE1("PermafrostListCacheSize", set_list_cache_size, NULL, RSRC_CONF,
-                  "MiB of list answers each child process keeps (default 16; 0: none)"),
+                  "MiB of list answers each child process keeps (default 16, prefork 2; "
+                  "0: none)"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,

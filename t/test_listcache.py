@@ -9,6 +9,8 @@ own cache), counting statements with pg_stat_statements as
 t/test_keycache.py does."""
 import json
 import os
+import re
+import subprocess
 
 import pytest
 
@@ -184,3 +186,34 @@ def test_a_rolled_back_write_moves_nothing(pg, su, two):  # noqa: F811
     pg.psql(f"BEGIN; UPDATE permafrost.findings SET title = 'x' WHERE customer_id = '{a}'; "
             "ROLLBACK", su)
     assert pg.psql(q, su) == before
+
+
+@pytest.mark.parametrize("line,ok", [
+    ("PermafrostListCache off", True), ("PermafrostListCache On", True),
+    ("PermafrostListCache 5", False), ("PermafrostListCacheSize 0", True),
+    ("PermafrostListCacheSize 4096", True), ("PermafrostListCacheSize 4097", False),
+    ("PermafrostListCacheSize -1", False), ("PermafrostListCacheSize 16M", False),
+    ("<VirtualHost 127.0.0.1:1>\nPermafrostListCacheSize 5\n</VirtualHost>", False),
+    ("<VirtualHost 127.0.0.1:1>\nPermafrostListCache off\n</VirtualHost>", True),
+])
+def test_directives(rundir, pg, line, ok):
+    h = pfstack.Httpd(os.path.join(rundir, "listcache-conf"), pg.dsn, mpm="prefork", extra=line)
+    h.write_conf()
+    p = subprocess.run([pfstack.APACHE, "-t", "-f", h.conf], capture_output=True, text=True)
+    assert (p.returncode == 0) == ok, p.stdout + p.stderr
+    if not ok:
+        assert re.search(r"PermafrostListCache|not allowed|takes one argument",
+                         p.stdout + p.stderr), p.stderr
+
+
+def test_size_zero_keeps_nothing(rundir, pg, su, two):  # noqa: F811
+    (_, key), _ = two
+    h = start(rundir, pg, "listcache-zero", "PermafrostListCacheSize 0")
+    try:
+        Client(h.port).get(PATH, key, validate=False)
+        s0 = statements(pg, su)
+        burst(h.port, key, n=12)
+        assert delta(statements(pg, su), s0) == {"pf_findings_list": 12}
+    finally:
+        h.stop()
+    check_error_log(h)
