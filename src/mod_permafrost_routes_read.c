@@ -138,7 +138,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     const char *last[PF_CURSOR_MAX_FIELDS];
     const char *tenant, *binding, *next = NULL;
     long long limit, offset, total = 0, seen = 0;
-    int n = 0, have_last = 0, head = 0, tenant_ok = 0;
+    int n = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0;
     pf_rows res;
     pf_db_status st;
     pf_sql_id sql;
@@ -238,7 +238,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         if (seen > 1) {
             pf_jbuf_lit(&out, ",");
         }
-        def->write(&out, row);
+        unwritten |= def->write(&out, row) != 0;
         have_last = def->key_of(row, last) == 0;
         /* apr_dbd frees the result after its last row: keep copies. */
         for (int i = 0; have_last && i < def->nkey; i++) {
@@ -247,6 +247,10 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     }
     if (!head) {
         return pf_db_fail(r, PF_DB_ERROR);
+    }
+    /* Never a 200 with part of a page. */
+    if (unwritten) {
+        return pf_send_json(r, HTTP_OK, NULL);
     }
     /* A ?tenant= of another customer answers exactly like one that does not
      * exist: the check binds the caller's customer id. */

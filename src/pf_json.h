@@ -41,8 +41,9 @@ int pf_jbuf_value(pf_jbuf *b, json_t *j);
 /* The text so far, NUL-terminated, in the pool. */
 char *pf_jbuf_finish(pf_jbuf *b, size_t *len);
 
-/* Compact serialisation, copied into p and freed by jansson at once;
- * the json_t reference is released. NULL on allocation failure. */
+/* Compact serialisation written into p (pf_jbuf); the json_t reference is
+ * released. NULL when a value cannot be written (a real number jansson
+ * could not format). */
 char *pf_json_dump(apr_pool_t *p, json_t *j, size_t *len);
 
 /* Ties a json_t to a pool so error paths cannot leak it. */

@@ -21,7 +21,7 @@ enum { Q_LIMIT, Q_OFFSET, Q_TENANT, Q_CURSOR, Q_FIRST_FILTER };
     { "tenant", PF_Q_UUID, 0, 0, NULL }, \
     { "cursor", PF_Q_TOKEN, 0, 0, NULL }
 
-typedef void (*pf_row_writer)(pf_jbuf *b, const char *const *cols);
+typedef int (*pf_row_writer)(pf_jbuf *b, const char *const *cols); /* pf_shape.h */
 /* The sort key of a row, as cursor fields, and those fields as the keyset
  * statement's arguments. */
 typedef int (*pf_key_of_row)(const char *const *cols, const char **fields);

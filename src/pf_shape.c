@@ -91,8 +91,8 @@ static json_t *shape_fields(const field *f, size_t n, const char *const *c)
     return o;
 }
 
-/* Keys are plain ASCII: written as they are. */
-static void write_fields(pf_jbuf *b, const field *f, size_t n, const char *const *c)
+/* Keys are plain ASCII: written as they are. Text columns always fit. */
+static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const *c)
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = c[f[i].col];
@@ -108,6 +108,7 @@ static void write_fields(pf_jbuf *b, const field *f, size_t n, const char *const
         }
     }
     pf_jbuf_lit(b, "}");
+    return 0;
 }
 
 #define SHAPE_AND_WRITE(name, fields) \
@@ -115,9 +116,9 @@ static void write_fields(pf_jbuf *b, const field *f, size_t n, const char *const
     { \
         return shape_fields(fields, NFIELDS(fields), c); \
     } \
-    void pf_write_##name(pf_jbuf *b, const char *const *c) \
+    int pf_write_##name(pf_jbuf *b, const char *const *c) \
     { \
-        write_fields(b, fields, NFIELDS(fields), c); \
+        return write_fields(b, fields, NFIELDS(fields), c); \
     }
 
 SHAPE_AND_WRITE(tenant, tenant_fields)
@@ -225,11 +226,12 @@ json_t *pf_shape_delivery(const char *const *c)
 
 /* Shapes with nested members go through jansson; lists write them too. */
 #define WRITE_SHAPED(name) \
-    void pf_write_##name(pf_jbuf *b, const char *const *c) \
+    int pf_write_##name(pf_jbuf *b, const char *const *c) \
     { \
         json_t *j = pf_shape_##name(c); \
-        pf_jbuf_value(b, j); \
+        int rv = j ? pf_jbuf_value(b, j) : -1; \
         json_decref(j); \
+        return rv; \
     }
 
 WRITE_SHAPED(role)

@@ -14,17 +14,18 @@ json_t *pf_shape_role_assignment(const char *const *c);
 json_t *pf_shape_finding_row(const char *const *c);
 json_t *pf_shape_finding(const char *const *c, int detail);
 
-/* The same flat shapes written straight into a JSON text. */
-void pf_write_tenant(pf_jbuf *b, const char *const *c);
-void pf_write_identity(pf_jbuf *b, const char *const *c);
-void pf_write_role_assignment(pf_jbuf *b, const char *const *c);
-void pf_write_finding_row(pf_jbuf *b, const char *const *c);
+/* The same shapes written straight into a JSON text; -1 when a value could
+ * not be written (the text is then incomplete). */
+int pf_write_tenant(pf_jbuf *b, const char *const *c);
+int pf_write_identity(pf_jbuf *b, const char *const *c);
+int pf_write_role_assignment(pf_jbuf *b, const char *const *c);
+int pf_write_finding_row(pf_jbuf *b, const char *const *c);
 json_t *pf_shape_role(const char *const *c);
 json_t *pf_shape_webhook(const char *const *c);
 json_t *pf_shape_delivery(const char *const *c);
-void pf_write_role(pf_jbuf *b, const char *const *c);
-void pf_write_webhook(pf_jbuf *b, const char *const *c);
-void pf_write_delivery(pf_jbuf *b, const char *const *c);
+int pf_write_role(pf_jbuf *b, const char *const *c);
+int pf_write_webhook(pf_jbuf *b, const char *const *c);
+int pf_write_delivery(pf_jbuf *b, const char *const *c);
 
 /* A list's meta: {"total", "limit", "offset"[, "tenant"]}. */
 json_t *pf_shape_list_meta(long long total, long long limit, long long offset,

@@ -209,6 +209,12 @@ class Httpd:
         except OSError:
             pass
 
+    def configtest(self):
+        """`apache2 -t` on this server's configuration: (accepted, output)."""
+        self.write_conf()
+        p = subprocess.run([APACHE, "-t", "-f", self.conf], capture_output=True, text=True)
+        return p.returncode == 0, p.stdout + p.stderr
+
     def graceful(self):
         p = self.ctl("graceful")
         if p.returncode != 0:

@@ -10,7 +10,6 @@ import collections
 import http.client
 import os
 import re
-import subprocess
 import threading
 import time
 
@@ -380,12 +379,10 @@ def test_graceful_restart_empties_the_cache(kc, pg, su, world, cust):
 ])
 def test_directives(rundir, pg, line, ok):
     h = pfstack.Httpd(os.path.join(rundir, "keycache-conf"), pg.dsn, mpm="prefork", extra=line)
-    h.write_conf()
-    p = subprocess.run([pfstack.APACHE, "-t", "-f", h.conf], capture_output=True, text=True)
-    assert (p.returncode == 0) == ok, p.stdout + p.stderr
+    accepted, out = h.configtest()
+    assert accepted == ok, out
     if not ok:
-        assert re.search(r"PermafrostKeyCache|not allowed|takes one argument",
-                         p.stdout + p.stderr), p.stderr
+        assert re.search(r"PermafrostKeyCache|not allowed|takes one argument", out), out
 
 
 def test_mutex_none_is_refused(rundir, pg):

@@ -10,7 +10,6 @@ t/test_keycache.py does."""
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
@@ -61,6 +60,20 @@ def two(world):
 
 def burst(port, key, n=24, conns=8, path=PATH, headers=None):
     return answers(port, key, n, conns, path, headers)
+
+
+def warm(port, key, pg, su):  # noqa: F811
+    """Bursts until two in a row read no page: every child keeps the answer.
+    Returns how many requests that took."""
+    quiet = sent = 0
+    for _ in range(10):
+        s0 = statements(pg, su)
+        burst(port, key, n=24)
+        sent += 24
+        quiet = quiet + 1 if "pf_findings_list" not in delta(statements(pg, su), s0) else 0
+        if quiet == 2:
+            return sent
+    raise AssertionError("the children never all kept the answer")
 
 
 def test_a_repeated_list_reads_only_the_version(lc, pg, su, two):  # noqa: F811
@@ -126,14 +139,7 @@ def test_customers_never_share_an_answer(lc, pg, su, two):  # noqa: F811
 
 def test_another_customers_write_keeps_the_answer(lc, pg, su, two):  # noqa: F811
     (a, ka), (b, kb) = two
-    quiet = 0
-    for _ in range(10):  # until every child keeps the answer
-        s0 = statements(pg, su)
-        burst(lc.port, ka, n=24)
-        quiet = quiet + 1 if "pf_findings_list" not in delta(statements(pg, su), s0) else 0
-        if quiet == 2:
-            break
-    assert quiet == 2
+    warm(lc.port, ka, pg, su)
     pg.psql(f"UPDATE permafrost.findings SET title = title || '.' WHERE customer_id = '{b}'", su)
     s0 = statements(pg, su)
     burst(lc.port, ka, n=24)
@@ -146,6 +152,32 @@ def test_a_kept_answer_still_answers_304(lc, two):
     etag = burst(lc.port, key, n=8)[0][2]
     for status, body, got in burst(lc.port, key, n=16, headers={"If-None-Match": etag}):
         assert (status, body, got) == (304, b"", etag)
+
+
+def test_a_kept_answer_carries_every_header_and_serves_head(lc, pg, su, world):  # noqa: F811
+    """Contract sections 6 and 12 for answers served from the cache: the
+    rate-limit headers count this request, ETag and Cache-Control are the
+    same as when the page is read, and HEAD gives the headers only."""
+    cid = world.customer("List Cache Headers")
+    world.admin("demo-data", "--customer", cid, "--tenants", "1", "--identities", "5",
+                "--findings", "12", check=0)
+    key = world.key(cid)[0]
+    c = Client(lc.port)
+    first = c.get(PATH, key, validate=False)
+    used = 1 + warm(lc.port, key, pg, su)
+    s0 = statements(pg, su)
+    again = c.get(PATH, key, validate=False)
+    head = c.request("HEAD", PATH, key, validate=False)
+    assert delta(statements(pg, su), s0) == {"pf_data_version": 2}, "both were kept answers"
+    assert again.status == head.status == 200 and again.body == first.body and head.body == b""
+    for r in (again, head):
+        for name in ("ETag", "Cache-Control", "Content-Type", "X-Content-Type-Options"):
+            assert r.header(name) == first.header(name), name
+        assert r.header("Content-Length") == str(len(first.body))
+        assert r.header("X-RateLimit-Limit") == first.header("X-RateLimit-Limit")
+    assert int(again.header("X-RateLimit-Remaining")) == int(first.header("X-RateLimit-Limit")) \
+        - used - 1
+    assert int(head.header("X-RateLimit-Remaining")) == int(again.header("X-RateLimit-Remaining")) - 1
 
 
 def test_cache_off_reads_every_page(nolc, pg, su, two):  # noqa: F811
@@ -198,12 +230,11 @@ def test_a_rolled_back_write_moves_nothing(pg, su, two):  # noqa: F811
 ])
 def test_directives(rundir, pg, line, ok):
     h = pfstack.Httpd(os.path.join(rundir, "listcache-conf"), pg.dsn, mpm="prefork", extra=line)
-    h.write_conf()
-    p = subprocess.run([pfstack.APACHE, "-t", "-f", h.conf], capture_output=True, text=True)
-    assert (p.returncode == 0) == ok, p.stdout + p.stderr
+    accepted, out = h.configtest()
+    assert accepted == ok, out
     if not ok:
-        assert re.search(r"PermafrostListCache|not allowed|takes one argument",
-                         p.stdout + p.stderr), p.stderr
+        assert re.search(r"PermafrostListCache|not allowed|takes one argument|On or Off",
+                         out), out
 
 
 def test_size_zero_keeps_nothing(rundir, pg, su, two):  # noqa: F811

@@ -25,7 +25,7 @@ static char *via_writer_str(apr_pool_t *p, const char *s)
     return pf_jbuf_finish(&b, &len);
 }
 
-typedef void (*writer)(pf_jbuf *, const char *const *);
+typedef int (*writer)(pf_jbuf *, const char *const *);
 typedef json_t *(*shaper)(const char *const *);
 
 static void same_row(apr_pool_t *p, writer w, shaper s, const char *const *row, const char *what)
@@ -35,7 +35,7 @@ static void same_row(apr_pool_t *p, writer w, shaper s, const char *const *row, 
     char *got;
 
     pf_jbuf_init(&b, p, 0);
-    w(&b, row);
+    ok(w(&b, row) == 0, "%s: written", what);
     got = pf_jbuf_finish(&b, &len);
     ok(len == strlen(got), "%s: length matches the text", what);
     is_str(got, via_jansson(p, s(row)), "%s: written as jansson shapes it", what);
