@@ -4,6 +4,7 @@ Two customers get demo data of the same shape plus hand-made look-alike rows
 (same names, same types); every route is checked for isolation, order,
 pagination, filters, validation and conditional requests."""
 import json
+import subprocess
 import urllib.parse
 import uuid
 
@@ -360,6 +361,10 @@ def test_totals_stay_exact_through_writes(client, world, pg):
                          "severity IN ('critical','high') AND status = 'open'"),
               (f"tenant={t1}&status=resolved", f"tenant_id = '{t1}' AND status = 'resolved'"),
               ("status=suppressed", "status = 'suppressed'")]
+    ftype = pg.psql(f"SELECT finding_type FROM permafrost.findings WHERE customer_id = '{cid}' "
+                    f"GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    combos.append((f"findingType={ftype}&severity=high,medium",
+                   f"finding_type = '{ftype}' AND severity IN ('high','medium')"))
 
     def check():
         for q, where in combos:
@@ -368,6 +373,7 @@ def test_totals_stay_exact_through_writes(client, world, pg):
             r = client.get(f"/api/v1/findings?{q}", key)
             assert r.status == 200, (q, r.body)
             assert r.json()["meta"]["total"] == want, q
+        assert_counts_match(pg, cid)
     check()
     pg.psql(f"UPDATE permafrost.findings SET status = 'resolved', resolved_at = now() "
             f"WHERE customer_id = '{cid}' AND severity = 'high' AND status = 'open'")
@@ -385,3 +391,54 @@ def test_totals_stay_exact_through_writes(client, world, pg):
     combos = [c for c in combos if "tenant=" not in c[0]]  # t1 may be gone now
     check()
     assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 100
+
+
+def assert_counts_match(pg, cid):
+    """Both count tables (sql/002, sql/006) hold exactly what the findings
+    table counts for the customer, with no zero rows left behind."""
+    w = f"WHERE customer_id = '{cid}'"
+    for table, cols in (("finding_counts", "customer_id, tenant_id, severity, status, "
+                         "finding_type"),
+                        ("finding_totals", "customer_id, severity, status, finding_type")):
+        diff = pg.psql(f"(SELECT {cols}, count(*) FROM permafrost.findings {w} GROUP BY {cols} "
+                       f"EXCEPT SELECT {cols}, n FROM permafrost.{table} {w}) UNION ALL "
+                       f"(SELECT {cols}, n FROM permafrost.{table} {w} EXCEPT "
+                       f"SELECT {cols}, count(*) FROM permafrost.findings {w} GROUP BY {cols})")
+        assert diff == "", (table, diff)
+
+
+def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
+    """Two transactions writing different tenants of one customer at once
+    both land in the customer-wide totals (neither lost nor deadlocked),
+    and deleting the customer leaves no totals behind."""
+    cid = world.customer("Concurrent Co")
+    key, _ = world.key(cid)
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "20",
+                "--findings", "200", check=0)
+    t1, t2 = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     f"ORDER BY 1").split()
+    before = client.get("/api/v1/findings?severity=critical", key).json()["meta"]["total"]
+
+    def writer(tenant, n):
+        sql = (f"BEGIN; INSERT INTO permafrost.findings (customer_id, tenant_id, severity, "
+               f"finding_type, title) SELECT '{cid}', '{tenant}', 'critical', 'concurrent', "
+               f"'w' || g FROM generate_series(1, {n}) g; SELECT pg_sleep(0.5); "
+               f"UPDATE permafrost.findings SET status = 'resolved', resolved_at = now() "
+               f"WHERE customer_id = '{cid}' AND tenant_id = '{tenant}' AND title = 'w1'; "
+               f"COMMIT;")
+        return subprocess.Popen(["psql", pg.dsn, "-v", "ON_ERROR_STOP=1", "-Atq", "-c", sql],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [writer(t1, 30), writer(t2, 45)]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    r = client.get("/api/v1/findings?severity=critical", key).json()
+    assert r["meta"]["total"] == before + 75
+    r = client.get("/api/v1/findings?severity=critical&status=resolved&findingType=concurrent",
+                   key).json()
+    assert r["meta"]["total"] == 2
+    assert_counts_match(pg, cid)
+    pg.psql(f"DELETE FROM permafrost.customers WHERE id = '{cid}'")
+    assert pg.psql(f"SELECT count(*) FROM permafrost.finding_totals "
+                   f"WHERE customer_id = '{cid}'") == "0"
+    assert_counts_match(pg, cid)
