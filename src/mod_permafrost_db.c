@@ -143,6 +143,16 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
     return pf_db_run(r, r->pool, r->server, &rq->dbd, id, nargs, args, rows);
 }
 
+void pf_db_release(request_rec *r)
+{
+    pf_req *rq = pf_req_get(r);
+
+    if (rq->dbd) {
+        pf_srv(r->server)->dbd.close(r->server, rq->dbd);
+        rq->dbd = NULL;
+    }
+}
+
 int pf_db_next(request_rec *r, pf_rows *rows, const char **cols, int ncols)
 {
     (void)r;

@@ -134,6 +134,11 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
                           pf_rows *rows);
 /* Next row's columns as strings (NULL for SQL NULL); 0 when done. */
 int pf_db_next(request_rec *r, pf_rows *rows, const char **cols, int ncols);
+/* Hands the request's pooled connection back before the request ends (its
+ * results must have been read): for a request about to wait, so waiters
+ * never hold the connections the one they wait for needs. The next
+ * statement takes one again. */
+void pf_db_release(request_rec *r);
 /* Answers a failed statement: 503 when the database is gone, 500 else. */
 int pf_db_fail(request_rec *r, pf_db_status st);
 

@@ -110,6 +110,26 @@ static const char *cache_key(request_rec *r, const char *binding, const pf_qvalu
                         qv[Q_CURSOR].present ? qv[Q_CURSOR].str : "");
 }
 
+/* How long a request waits for another thread reading the same page
+ * before it reads the page itself: longer than a page takes, short enough
+ * that a stuck reader cannot hold the others for long. */
+#define PF_LC_WAIT apr_time_from_sec(10)
+
+struct lc_fill {
+    pf_lc *cache;
+    const char *key;
+};
+
+/* The reader of a page is done (kept or not): wake those waiting for it.
+ * Also the request pool's cleanup, so an early return still wakes them. */
+static apr_status_t fill_done(void *data)
+{
+    struct lc_fill *f = data;
+
+    pf_lc_done(f->cache, f->key);
+    return APR_SUCCESS;
+}
+
 /* The customer's data version now; *have is 0 when it has none yet. */
 static pf_db_status data_version(request_rec *r, pf_req *rq, long long *version, int *have)
 {
@@ -149,6 +169,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     pf_srv_cfg *sc = pf_srv(r->server);
     pf_lc *cache = def->cacheable && sc->lc_on ? sc->lc : NULL;
     const char *ckey = NULL;
+    struct lc_fill *fill = NULL;
     long long version = 0;
     int have_version = 0;
 
@@ -173,16 +194,44 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     /* A kept answer costs one primary-key read instead of the page. */
     if (cache) {
         pf_lc_hit hit;
+        int found;
+
         ckey = cache_key(r, binding, qv);
-        if (pf_lc_get(cache, ckey, r->pool, &hit)) {
-            st = data_version(r, rq, &version, &have_version);
-            if (st != PF_DB_OK) {
-                return pf_db_fail(r, st);
+        found = pf_lc_get(cache, ckey, r->pool, &hit);
+        for (int pass = 0; pass < 2; pass++) {
+            if (found) {
+                st = data_version(r, rq, &version, &have_version);
+                if (st != PF_DB_OK) {
+                    return pf_db_fail(r, st);
+                }
+                if (have_version && version == hit.version) {
+                    return pf_send_text_cached(r, hit.body, hit.len, hit.etag);
+                }
+                have_version = 0;
             }
-            if (have_version && version == hit.version) {
-                return pf_send_text_cached(r, hit.body, hit.len, hit.etag);
+            if (pass == 1) {
+                break;
             }
-            have_version = 0;
+            /* Missing or stale: if another thread of this process is
+             * reading this page, wait for it and look again. */
+            pf_db_release(r);
+            switch (pf_lc_begin(cache, ckey, PF_LC_WAIT)) {
+            case PF_LC_LEAD:
+                fill = apr_palloc(r->pool, sizeof(*fill));
+                fill->cache = cache;
+                fill->key = ckey;
+                apr_pool_cleanup_register(r->pool, fill, fill_done, apr_pool_cleanup_null);
+                found = 0;
+                break;
+            case PF_LC_WAITED:
+                found = pf_lc_get(cache, ckey, r->pool, &hit);
+                break;
+            default:
+                found = 0;
+            }
+            if (!found) {
+                break;
+            }
         }
     }
 
@@ -275,6 +324,9 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     pf_etag(body, len, etag);
     if (cache && have_version) {
         pf_lc_put(cache, ckey, version, body, len, etag);
+    }
+    if (fill) {
+        apr_pool_cleanup_run(r->pool, fill, fill_done); /* before the answer is sent */
     }
     return pf_send_text_cached(r, body, len, etag);
 }

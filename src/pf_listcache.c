@@ -2,6 +2,7 @@
 
 #include <apr_hash.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ typedef struct entry {
 struct pf_lc {
 #if APR_HAS_THREADS
     apr_thread_mutex_t *lock;
+    apr_thread_cond_t *filled;    /* broadcast whenever a leader is done */
+    apr_hash_t *filling;          /* keys being read now (malloc'd copies) */
 #endif
     apr_hash_t *index;
     entry *newest, *oldest;
@@ -64,6 +67,12 @@ static apr_status_t free_all(void *data)
     c->newest = NULL;
     c->count = 0;
     c->bytes = 0;
+#if APR_HAS_THREADS
+    for (apr_hash_index_t *hi = apr_hash_first(NULL, c->filling); hi; hi = apr_hash_next(hi)) {
+        free(apr_hash_this_val(hi));
+    }
+    apr_hash_clear(c->filling);
+#endif
     return APR_SUCCESS;
 }
 
@@ -73,9 +82,13 @@ apr_status_t pf_lc_create(pf_lc **out, apr_pool_t *p, size_t max_bytes)
 
 #if APR_HAS_THREADS
     apr_status_t rv = apr_thread_mutex_create(&c->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_cond_create(&c->filled, p);
+    }
     if (rv != APR_SUCCESS) {
         return rv;
     }
+    c->filling = apr_hash_make(p);
 #endif
     c->index = apr_hash_make(p);
     c->max_bytes = max_bytes;
@@ -187,6 +200,57 @@ int pf_lc_put(pf_lc *c, const char *key, long long version, const char *body, si
     c->count++;
     unlock(c);
     return 0;
+}
+
+pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
+{
+#if APR_HAS_THREADS
+    apr_time_t until = apr_time_now() + timeout;
+    pf_lc_fill fill = PF_LC_WAITED;
+
+    lock(c);
+    if (!apr_hash_get(c->filling, key, APR_HASH_KEY_STRING)) {
+        char *k = strdup(key);
+
+        if (k) {
+            apr_hash_set(c->filling, k, APR_HASH_KEY_STRING, k);
+        }
+        fill = k ? PF_LC_LEAD : PF_LC_ALONE;
+    }
+    /* One condition for every key: few pages are read at once, and a
+     * waiter whose key is still being read just waits again. */
+    while (fill == PF_LC_WAITED && apr_hash_get(c->filling, key, APR_HASH_KEY_STRING)) {
+        apr_time_t left = until - apr_time_now();
+
+        if (left <= 0) {
+            break;
+        }
+        apr_thread_cond_timedwait(c->filled, c->lock, left);
+    }
+    unlock(c);
+    return fill;
+#else
+    (void)c, (void)key, (void)timeout;
+    return PF_LC_ALONE;
+#endif
+}
+
+void pf_lc_done(pf_lc *c, const char *key)
+{
+#if APR_HAS_THREADS
+    char *k;
+
+    lock(c);
+    k = apr_hash_get(c->filling, key, APR_HASH_KEY_STRING);
+    if (k) {
+        apr_hash_set(c->filling, k, APR_HASH_KEY_STRING, NULL);
+        free(k);
+        apr_thread_cond_broadcast(c->filled);
+    }
+    unlock(c);
+#else
+    (void)c, (void)key;
+#endif
 }
 
 void pf_lc_usage(pf_lc *c, unsigned *count, size_t *bytes)

@@ -11,6 +11,7 @@
 
 #include <apr_pools.h>
 #include <apr_errno.h>
+#include <apr_time.h>
 
 typedef struct pf_lc pf_lc;
 
@@ -33,6 +34,22 @@ int pf_lc_get(pf_lc *c, const char *key, apr_pool_t *p, pf_lc_hit *hit);
  * large, or when memory ran out (nothing changes then). */
 int pf_lc_put(pf_lc *c, const char *key, long long version, const char *body, size_t len,
               const char *etag);
+
+/* One reader per page: when a request finds no answer it can serve, it
+ * asks before reading the page itself. The first to ask for a key leads:
+ * it reads the page, keeps it, then calls pf_lc_done (always, even when it
+ * kept nothing). Later askers for that key wait until the leader is done
+ * or timeout has passed, then look in the cache again: after a write,
+ * a popular page is read once per process instead of once per request in
+ * flight. */
+typedef enum {
+    PF_LC_LEAD,   /* read the page, then call pf_lc_done */
+    PF_LC_WAITED, /* another thread read it (or timed out): look again */
+    PF_LC_ALONE   /* read the page; nobody waits for it (no threads, or no memory) */
+} pf_lc_fill;
+
+pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout);
+void pf_lc_done(pf_lc *c, const char *key);
 
 /* What is kept: answers and the bytes they take. */
 void pf_lc_usage(pf_lc *c, unsigned *count, size_t *bytes);

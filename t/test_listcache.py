@@ -10,6 +10,8 @@ t/test_keycache.py does."""
 import json
 import os
 import re
+import subprocess
+import time
 
 import pytest
 
@@ -178,6 +180,65 @@ def test_a_kept_answer_carries_every_header_and_serves_head(lc, pg, su, world): 
     assert int(again.header("X-RateLimit-Remaining")) == int(first.header("X-RateLimit-Limit")) \
         - used - 1
     assert int(head.header("X-RateLimit-Remaining")) == int(again.header("X-RateLimit-Remaining")) - 1
+
+
+@pytest.fixture(scope="module")
+def threaded(rundir, pg, su):  # noqa: F811
+    """One child with 16 threads: the requests below share one cache."""
+    h = pfstack.Httpd(os.path.join(rundir, "listcache-threads"),
+                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm="event")
+    h.extra = ("StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMinSpareThreads 1\n"
+               "MaxSpareThreads 16\nMaxRequestWorkers 16\n")
+    h.start()
+    yield h
+    h.stop()
+    check_error_log(h)
+
+
+def held_totals(pg, su, seconds):  # noqa: F811
+    """A session that holds finding_totals (read by every customer-wide
+    findings list) for `seconds`: the first list statement to run waits for
+    it, so every request of a burst arrives while the page is being read."""
+    p = subprocess.Popen(["psql", su, "-v", "ON_ERROR_STOP=1", "-Atq", "-c",
+                          "BEGIN; LOCK TABLE permafrost.finding_totals IN ACCESS EXCLUSIVE MODE; "
+                          f"SELECT pg_sleep({seconds}); COMMIT;"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        if pg.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                   "WHERE c.relname = 'finding_totals' AND l.mode = 'AccessExclusiveLock' "
+                   "AND l.granted", su) == "1":
+            return p
+        time.sleep(0.05)
+    p.kill()
+    raise AssertionError("could not take the lock")
+
+
+def test_a_page_is_read_once_while_a_burst_waits_for_it(threaded, pg, su, two):  # noqa: F811
+    """12 requests at once for a page nobody keeps yet, then for the same
+    page after a write: each time one request reads the page and the others
+    wait for its answer (one list statement, not twelve)."""
+    (cid, key), _ = two
+    path = "/api/v1/findings?severity=critical,high&limit=7"
+    assert Client(threaded.port).get("/api/v1/tenants", key, validate=False).status == 200
+    for round_ in ("nothing kept", "kept, then a write"):
+        if round_ != "nothing kept":
+            pg.psql(f"UPDATE permafrost.findings SET title = title || '.' "
+                    f"WHERE customer_id = '{cid}' AND severity = 'critical'", su)
+        s0 = statements(pg, su)
+        holder = held_totals(pg, su, 1.5)
+        got = answers(threaded.port, key, n=12, conns=12, path=path)
+        holder.communicate(timeout=30)
+        d = delta(statements(pg, su), s0)
+        assert {status for status, _, _ in got} == {200}, (round_, got[:1])
+        assert len({body for _, body, _ in got}) == 1, round_
+        assert d.get("pf_findings_list", 0) == 1, (round_, d)
+        want = int(pg.psql(f"SELECT count(*) FROM permafrost.findings WHERE customer_id = "
+                           f"'{cid}' AND severity IN ('critical', 'high')", su))
+        body = json.loads(got[0][1])
+        assert body["meta"]["total"] == want
+        if round_ != "nothing kept":  # the answer is the page after the write
+            crit = [f["title"] for f in body["data"] if f["severity"] == "critical"]
+            assert crit and all(t.endswith(".") for t in crit), crit
 
 
 def test_cache_off_reads_every_page(nolc, pg, su, two):  # noqa: F811

@@ -45,6 +45,40 @@ static void *APR_THREAD_FUNC hammer(apr_thread_t *t, void *data)
     return NULL;
 }
 
+/* Waiters for one page: each asks to read "page", counts whether it led,
+ * and after waiting must find the leader's answer. */
+typedef struct {
+    pf_lc *c;
+    volatile int started;
+    int led, waited_and_found, alone;
+} crowd;
+
+static void *APR_THREAD_FUNC asker(apr_thread_t *t, void *data)
+{
+    crowd *w = data;
+    apr_pool_t *p;
+    pf_lc_hit h;
+
+    apr_pool_create(&p, NULL);
+    __atomic_add_fetch(&w->started, 1, __ATOMIC_SEQ_CST);
+    switch (pf_lc_begin(w->c, "page", apr_time_from_sec(20))) {
+    case PF_LC_LEAD:
+        __atomic_add_fetch(&w->led, 1, __ATOMIC_SEQ_CST);
+        pf_lc_done(w->c, "page");
+        break;
+    case PF_LC_WAITED:
+        if (pf_lc_get(w->c, "page", p, &h) && h.version == 42) {
+            __atomic_add_fetch(&w->waited_and_found, 1, __ATOMIC_SEQ_CST);
+        }
+        break;
+    default:
+        __atomic_add_fetch(&w->alone, 1, __ATOMIC_SEQ_CST);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -118,6 +152,50 @@ int main(void)
         ok(all == APR_SUCCESS && bytes <= 2048,
            "%d threads: every answer read matched its key, bound held (%zu bytes)", NTHREADS,
            bytes);
+    }
+
+    /* One reader per page: the first asker leads, the others wait for it
+     * and then find its answer; nobody else reads the page. */
+    {
+        pf_lc *fc;
+        crowd w = { 0 };
+        apr_thread_t *t[8];
+        apr_status_t rv;
+        apr_time_t t0;
+
+        pf_lc_create(&fc, p, 64 * 1024);
+        w.c = fc;
+        ok(pf_lc_begin(fc, "page", apr_time_from_sec(1)) == PF_LC_LEAD, "the first asker leads");
+        for (int i = 0; i < 8; i++) {
+            apr_thread_create(&t[i], NULL, asker, &w, p);
+        }
+        while (__atomic_load_n(&w.started, __ATOMIC_SEQ_CST) < 8) {
+            apr_sleep(1000);
+        }
+        apr_sleep(apr_time_from_msec(200)); /* they are waiting now */
+        ok(__atomic_load_n(&w.led, __ATOMIC_SEQ_CST) == 0
+           && __atomic_load_n(&w.waited_and_found, __ATOMIC_SEQ_CST) == 0,
+           "while the leader reads, the 8 others wait");
+        pf_lc_put(fc, "page", 42, "{}", 2, "\"p\"");
+        pf_lc_done(fc, "page");
+        for (int i = 0; i < 8; i++) {
+            apr_thread_join(&rv, t[i]);
+        }
+        ok(w.waited_and_found == 8 && w.led == 0 && w.alone == 0,
+           "all 8 found the leader's answer (%d found, %d led)", w.waited_and_found, w.led);
+        ok(pf_lc_begin(fc, "page", apr_time_from_sec(1)) == PF_LC_LEAD,
+           "once done, the next asker leads again");
+        ok(pf_lc_begin(fc, "other", apr_time_from_sec(1)) == PF_LC_LEAD,
+           "another page has its own leader");
+        t0 = apr_time_now();
+        ok(pf_lc_begin(fc, "page", apr_time_from_msec(150)) == PF_LC_WAITED
+           && apr_time_now() - t0 >= apr_time_from_msec(140),
+           "a leader that never finishes holds a waiter only until its timeout");
+        pf_lc_done(fc, "page");
+        pf_lc_done(fc, "page"); /* a second done changes nothing */
+        pf_lc_done(fc, "other");
+        ok(pf_lc_begin(fc, "page", 0) == PF_LC_LEAD, "done twice is harmless");
+        pf_lc_done(fc, "page");
     }
 
     apr_pool_destroy(p);
