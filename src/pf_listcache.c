@@ -20,11 +20,17 @@ typedef struct entry {
     size_t size;                  /* what this entry counts against the bound */
 } entry;
 
+/* A page some thread is reading, kept until it calls pf_lc_done. */
+struct flight {
+    struct flight *next;
+    char key[];
+};
+
 struct pf_lc {
 #if APR_HAS_THREADS
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *filled;    /* broadcast whenever a leader is done */
-    apr_hash_t *filling;          /* keys being read now (malloc'd copies) */
+    struct flight *flights;       /* pages being read now: a few, one per thread at most */
 #endif
     apr_hash_t *index;
     entry *newest, *oldest;
@@ -68,10 +74,11 @@ static apr_status_t free_all(void *data)
     c->count = 0;
     c->bytes = 0;
 #if APR_HAS_THREADS
-    for (apr_hash_index_t *hi = apr_hash_first(NULL, c->filling); hi; hi = apr_hash_next(hi)) {
-        free(apr_hash_this_val(hi));
+    while (c->flights) {
+        struct flight *f = c->flights;
+        c->flights = f->next;
+        free(f);
     }
-    apr_hash_clear(c->filling);
 #endif
     return APR_SUCCESS;
 }
@@ -88,7 +95,6 @@ apr_status_t pf_lc_create(pf_lc **out, apr_pool_t *p, size_t max_bytes)
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    c->filling = apr_hash_make(p);
 #endif
     c->index = apr_hash_make(p);
     c->max_bytes = max_bytes;
@@ -202,6 +208,18 @@ int pf_lc_put(pf_lc *c, const char *key, long long version, const char *body, si
     return 0;
 }
 
+#if APR_HAS_THREADS
+static struct flight **find_flight(pf_lc *c, const char *key)
+{
+    struct flight **at = &c->flights;
+
+    while (*at && strcmp((*at)->key, key) != 0) {
+        at = &(*at)->next;
+    }
+    return at;
+}
+#endif
+
 pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
 {
 #if APR_HAS_THREADS
@@ -209,17 +227,20 @@ pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
     pf_lc_fill fill = PF_LC_WAITED;
 
     lock(c);
-    if (!apr_hash_get(c->filling, key, APR_HASH_KEY_STRING)) {
-        char *k = strdup(key);
+    if (!*find_flight(c, key)) {
+        size_t klen = strlen(key);
+        struct flight *f = malloc(sizeof(*f) + klen + 1);
 
-        if (k) {
-            apr_hash_set(c->filling, k, APR_HASH_KEY_STRING, k);
+        if (f) {
+            memcpy(f->key, key, klen + 1);
+            f->next = c->flights;
+            c->flights = f;
         }
-        fill = k ? PF_LC_LEAD : PF_LC_ALONE;
+        fill = f ? PF_LC_LEAD : PF_LC_ALONE;
     }
     /* One condition for every key: few pages are read at once, and a
-     * waiter whose key is still being read just waits again. */
-    while (fill == PF_LC_WAITED && apr_hash_get(c->filling, key, APR_HASH_KEY_STRING)) {
+     * waiter whose page is still being read just waits again. */
+    while (fill == PF_LC_WAITED && *find_flight(c, key)) {
         apr_time_t left = until - apr_time_now();
 
         if (left <= 0) {
@@ -238,13 +259,14 @@ pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
 void pf_lc_done(pf_lc *c, const char *key)
 {
 #if APR_HAS_THREADS
-    char *k;
+    struct flight **at, *f;
 
     lock(c);
-    k = apr_hash_get(c->filling, key, APR_HASH_KEY_STRING);
-    if (k) {
-        apr_hash_set(c->filling, k, APR_HASH_KEY_STRING, NULL);
-        free(k);
+    at = find_flight(c, key);
+    f = *at;
+    if (f) {
+        *at = f->next;
+        free(f);
         apr_thread_cond_broadcast(c->filled);
     }
     unlock(c);
