@@ -289,8 +289,7 @@ def main():
                                      secs)
     det_calls = [("pf_finding_get", [big, fid, None, None])]
     res["pg_finding_detail"] = pgbench(pg, *pgbench_script(stmts, det_calls), secs)
-    idet_calls = [("pf_identity_get", [big, iid, None, None]),
-                  ("pf_role_assignments", [big, iid])]
+    idet_calls = [("pf_identity_get", [big, iid, None, None])]
     res["pg_identity_detail"] = pgbench(pg, *pgbench_script(stmts, idet_calls), secs)
     h.stop()
     pg.stop()

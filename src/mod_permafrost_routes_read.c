@@ -486,10 +486,11 @@ int pf_route_identity(request_rec *r, pf_req *rq)
 {
     const char *tenant;
     const char *args[4];
-    const char *cols[PF_IDN_NCOLS];
+    const char *cols[PF_IDN_NCOLS + PF_RA_NCOLS];
+    const char *const *ra = cols + PF_IDN_NCOLS;
     pf_rows res;
     pf_db_status st;
-    json_t *obj = NULL, *assignments;
+    json_t *obj = NULL, *assignments = NULL;
 
     if (pf_detail_tenant(r, rq, &tenant)) {
         return OK;
@@ -502,23 +503,19 @@ int pf_route_identity(request_rec *r, pf_req *rq)
     if (st != PF_DB_OK) {
         return pf_db_fail(r, st);
     }
-    while (pf_db_next(r, &res, cols, PF_IDN_NCOLS)) {
+    while (pf_db_next(r, &res, cols, PF_IDN_NCOLS + PF_RA_NCOLS)) {
         if (!obj) {
             obj = pf_json_pool_own(r->pool, pf_shape_identity(cols));
+            assignments = json_array();
+            json_object_set_new(obj, "roleAssignments", assignments);
+        }
+        if (ra[PF_RA_ID]) {
+            json_array_append_new(assignments, pf_shape_role_assignment(ra));
         }
     }
     if (!obj) {
         return not_found(r);
     }
-    st = pf_db_select(r, PF_SQL_ROLE_ASSIGNMENTS, 2, args, &res);
-    if (st != PF_DB_OK) {
-        return pf_db_fail(r, st);
-    }
-    assignments = json_array();
-    while (pf_db_next(r, &res, cols, PF_RA_NCOLS)) {
-        json_array_append_new(assignments, pf_shape_role_assignment(cols));
-    }
-    json_object_set_new(obj, "roleAssignments", assignments);
     return pf_send_json_cached(r, json_pack("{s:O}", "data", obj));
 }
 

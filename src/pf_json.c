@@ -92,9 +92,30 @@ void pf_jbuf_raw(pf_jbuf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* Same escaping as jansson's own encoder (so output is byte-identical to
- * json_dumps with JSON_COMPACT), but copies runs of plain bytes at once:
- * jansson's per-character encoder was the largest cost of a list answer. */
+/* Same escaping as jansson's own encoder, so output is byte-identical to
+ * json_dumps with JSON_COMPACT. */
+static void put_escape(pf_jbuf *b, unsigned char c)
+{
+    char esc[8];
+    const char *e;
+
+    switch (c) {
+    case '"': e = "\\\""; break;
+    case '\\': e = "\\\\"; break;
+    case '\b': e = "\\b"; break;
+    case '\f': e = "\\f"; break;
+    case '\n': e = "\\n"; break;
+    case '\r': e = "\\r"; break;
+    case '\t': e = "\\t"; break;
+    default:
+        snprintf(esc, sizeof(esc), "\\u%04X", c);
+        e = esc;
+    }
+    pf_jbuf_raw(b, e, strlen(e));
+}
+
+/* Copies runs of plain bytes at once: jansson's per-character encoder was
+ * the largest cost of a list answer. */
 static void put_string(pf_jbuf *b, const char *s, size_t n)
 {
     size_t start = 0;
@@ -102,47 +123,73 @@ static void put_string(pf_jbuf *b, const char *s, size_t n)
     pf_jbuf_raw(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        const char *e = NULL;
 
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
         }
         pf_jbuf_raw(b, s + start, i - start);
-        switch (c) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\b': e = "\\b"; break;
-        case '\f': e = "\\f"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
-        default:
-            snprintf(esc, sizeof(esc), "\\u%04X", c);
-            e = esc;
-        }
-        pf_jbuf_raw(b, e, strlen(e));
+        put_escape(b, c);
         start = i + 1;
     }
     pf_jbuf_raw(b, s + start, n - start);
     pf_jbuf_raw(b, "\"", 1);
 }
 
+/* The text is not valid UTF-8: what pf_json_str keeps of it, so both paths
+ * write the same. */
+static void put_printable(pf_jbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    s = pf_printable(b->pool, s, n * 3 + 3);
+    put_string(b, s, strlen(s));
+}
+
+/* One pass over the text: measures it, checks its UTF-8 and escapes it,
+ * copying runs that need nothing at once (the three passes this replaced
+ * were a tenth of httpd's time on a list page). Text that turns out not to
+ * be UTF-8 is written again by put_printable. */
 void pf_jbuf_str(pf_jbuf *b, const char *s)
 {
-    size_t n;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t mark, start = 0, i = 0;
 
     if (!s) {
         pf_jbuf_raw(b, "null", 4);
         return;
     }
-    n = strlen(s);
-    if (!pf_utf8_valid(s, n)) {
-        /* What pf_json_str keeps of it, so both paths write the same. */
-        s = pf_printable(b->pool, s, n * 3 + 3);
-        n = strlen(s);
+    mark = b->len;
+    pf_jbuf_raw(b, "\"", 1);
+    for (;;) {
+        unsigned char c = u[i];
+
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c == 0) {
+            break;
+        }
+        if (c >= 0x80) {
+            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2, k = 1;
+
+            while (k < n && u[i + k]) {
+                k++;
+            }
+            if (k < n || !pf_utf8_valid(s + i, n)) {
+                b->len = mark;
+                put_printable(b, s);
+                return;
+            }
+            i += n;
+            continue;
+        }
+        pf_jbuf_raw(b, s + start, i - start);
+        put_escape(b, c);
+        start = ++i;
     }
-    put_string(b, s, n);
+    pf_jbuf_raw(b, s + start, i - start);
+    pf_jbuf_raw(b, "\"", 1);
 }
 
 void pf_jbuf_bool_text(pf_jbuf *b, const char *s)

@@ -188,13 +188,15 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
 
     [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list", IDENTITIES_LIST(NO_TENANT) },
     [PF_SQL_IDENTITIES_LIST_T] = { "pf_identities_list_t", IDENTITIES_LIST(ONE_TENANT) },
+    /* The identity and its role assignments in one round trip: a row per
+     * assignment (identity columns repeated), or one row with NULL
+     * assignment columns when it has none. */
     [PF_SQL_IDENTITY_GET] = { "pf_identity_get",
-        "SELECT " IDENTITY_COLS " FROM permafrost.identities i"
-        " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id") },
-    [PF_SQL_ROLE_ASSIGNMENTS] = { "pf_role_assignments",
-        "SELECT ra.id, ra.role_name, ra.role_definition_id, ra.scope, ra.assignment_type, "
-        TS("ra.created_at") " FROM permafrost.role_assignments ra"
-        " WHERE ra.customer_id = %s::uuid AND ra.identity_id = %s::uuid"
+        "SELECT " IDENTITY_COLS ", ra.id, ra.role_name, ra.role_definition_id, ra.scope,"
+        " ra.assignment_type, " TS("ra.created_at") " FROM permafrost.identities i"
+        " LEFT JOIN permafrost.role_assignments ra"
+        "   ON ra.customer_id = i.customer_id AND ra.identity_id = i.id"
+        " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id")
         " ORDER BY ra.role_name, ra.id" },
 
     [PF_SQL_FINDINGS_LIST] = { "pf_findings_list", FINDINGS_LIST(NO_TENANT) },

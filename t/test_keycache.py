@@ -232,6 +232,44 @@ def test_one_statement_per_list_request(kc, pg, su, world, cust, path, label):
         assert body["data"]
 
 
+def test_one_statement_per_detail_request(kc, pg, su, world, cust):
+    """A finding or an identity (with all its role assignments, or none)
+    in one round trip; another customer's id is 404 in one too."""
+    key, _ = world.key(cust)
+    c = Client(kc.port, _openapi_validator())
+    c.get("/api/v1/tenants", key)  # the key is cached from here on
+    fid = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id = '{cust}' LIMIT 1")
+    many = pg.psql(f"SELECT identity_id FROM permafrost.role_assignments WHERE customer_id = "
+                   f"'{cust}' GROUP BY 1 HAVING count(*) > 1 LIMIT 1")
+    none = pg.psql(f"SELECT id FROM permafrost.identities i WHERE customer_id = '{cust}' AND "
+                   f"NOT EXISTS (SELECT 1 FROM permafrost.role_assignments ra WHERE "
+                   f"ra.customer_id = i.customer_id AND ra.identity_id = i.id) LIMIT 1")
+    if not none:  # demo data gives everyone a role: take one away
+        none = pg.psql(f"SELECT id FROM permafrost.identities WHERE customer_id = '{cust}' "
+                       f"AND id <> '{many}' LIMIT 1")
+        pg.psql(f"DELETE FROM permafrost.role_assignments WHERE customer_id = '{cust}' "
+                f"AND identity_id = '{none}'")
+    other = world.customer("Detail Other")
+    world.admin("demo-data", "--customer", other, "--tenants", "1", "--identities", "5",
+                "--findings", "5", check=0)
+    foreign = pg.psql(f"SELECT id FROM permafrost.identities WHERE customer_id = '{other}' "
+                      f"LIMIT 1")
+    for path, label, status in [(f"/api/v1/findings/{fid}", "pf_finding_get", 200),
+                                (f"/api/v1/identities/{many}", "pf_identity_get", 200),
+                                (f"/api/v1/identities/{none}", "pf_identity_get", 200),
+                                (f"/api/v1/identities/{foreign}", "pf_identity_get", 404)]:
+        s0 = statements(pg, su)
+        r = c.get(path, key)
+        assert delta(statements(pg, su), s0) == {label: 1}, path
+        assert r.status == status, (path, r.body)
+    ident = c.get(f"/api/v1/identities/{many}", key).json()["data"]
+    want = pg.psql(f"SELECT id FROM permafrost.role_assignments WHERE customer_id = '{cust}' "
+                   f"AND identity_id = '{many}' ORDER BY role_name COLLATE \"C\", id")
+    assert [a["id"] for a in ident["roleAssignments"]] == want.split()
+    assert ident["id"] == many and len(want.split()) > 1
+    assert c.get(f"/api/v1/identities/{none}", key).json()["data"]["roleAssignments"] == []
+
+
 def test_off_looks_every_key_up(off, pg, su, world, cust):
     key, _ = world.key(cust)
     s0 = statements(pg, su)

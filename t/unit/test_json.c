@@ -3,6 +3,7 @@
  * control characters and text that is not UTF-8. */
 #include "tap.h"
 #include "pf_json.h"
+#include "pf_query.h"
 #include "pf_shape.h"
 #include "pf_sql.h"
 
@@ -85,6 +86,37 @@ int main(void)
         if (!same || i % 1000 == 0) {
             ok(same, "random string %d written alike", i);
         }
+    }
+
+    /* Mostly valid UTF-8 with escapes between the characters, sometimes an
+     * invalid sequence anywhere (after escapes already written, or cut off
+     * by the end): still the same bytes as the jansson path. */
+    {
+        static const char *const pieces[] = {
+            "a", "plain text ", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "/",
+            "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e", "\xef\xbf\xbd",
+            "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\xe2\x82", "\x80", "\xff" };
+        const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+        int differ = 0, valid = 0;
+
+        for (int i = 0; i < 5000; i++) {
+            char s[128] = "";
+            int n = rand() % 10;
+            for (int k = 0; k < n; k++) {
+                /* the last six pieces are invalid: one string in four has one */
+                size_t pick = rand() % 4 ? (size_t)rand() % (npieces - 6)
+                                         : (size_t)rand() % npieces;
+                strcat(s, pieces[pick]);
+            }
+            valid += pf_utf8_valid(s, strlen(s));
+            if (strcmp(via_writer_str(p, s), via_jansson(p, pf_json_str(s))) != 0) {
+                if (differ++ < 3) {
+                    printf("# differs: %s\n", via_jansson(p, pf_json_str(s)));
+                }
+            }
+        }
+        ok(differ == 0 && valid > 2000 && valid < 4900,
+           "5000 mixed strings (%d valid UTF-8) written alike (%d differ)", valid, differ);
     }
 
     same_row(p, pf_write_finding_row, pf_shape_finding_row, finding, "finding row");
