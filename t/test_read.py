@@ -350,13 +350,19 @@ def test_cursor_continues_after_inserts(client, pg, data):
     assert after["meta"]["total"] == before["meta"]["total"] + 1
 
 
-def test_totals_stay_exact_through_writes(client, world, pg):
-    cid = world.customer("Counting Co")
+def seeded(world, pg, name, tenants, findings):
+    """A customer with demo data, a key, and its first two tenants."""
+    cid = world.customer(name)
     key, _ = world.key(cid)
-    world.admin("demo-data", "--customer", cid, "--tenants", "3", "--identities", "50",
-                "--findings", "600", check=0)
+    world.admin("demo-data", "--customer", cid, "--tenants", tenants, "--identities", "20",
+                "--findings", findings, check=0)
     t1, t2 = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
                      f"ORDER BY 1 LIMIT 2").split()
+    return cid, key, t1, t2
+
+
+def test_totals_stay_exact_through_writes(client, world, pg):
+    cid, key, t1, t2 = seeded(world, pg, "Counting Co", 3, 600)
     combos = [("", ""), ("severity=critical,high&status=open",
                          "severity IN ('critical','high') AND status = 'open'"),
               (f"tenant={t1}&status=resolved", f"tenant_id = '{t1}' AND status = 'resolved'"),
@@ -411,12 +417,7 @@ def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
     """Two transactions writing different tenants of one customer at once
     both land in the customer-wide totals (neither lost nor deadlocked),
     and deleting the customer leaves no totals behind."""
-    cid = world.customer("Concurrent Co")
-    key, _ = world.key(cid)
-    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "20",
-                "--findings", "200", check=0)
-    t1, t2 = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
-                     f"ORDER BY 1").split()
+    cid, key, t1, t2 = seeded(world, pg, "Concurrent Co", 2, 200)
     before = client.get("/api/v1/findings?severity=critical", key).json()["meta"]["total"]
 
     def writer(tenant, n):
