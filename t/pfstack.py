@@ -162,14 +162,18 @@ class Httpd:
                                       mpm_conf=MPM_CONF[self.mpm], dsn=self.dsn,
                                       extra=self.extra))
 
-    def ctl(self, action):
+    @staticmethod
+    def env():
         # PF_HTTPD_PRELOAD (for example libasan.so) is given to httpd only,
         # for a run of the black-box tests against a sanitizer build.
         env = dict(os.environ)
         if os.environ.get("PF_HTTPD_PRELOAD"):
             env["LD_PRELOAD"] = os.environ["PF_HTTPD_PRELOAD"]
+        return env
+
+    def ctl(self, action):
         return subprocess.run([APACHE, "-f", self.conf, "-k", action], capture_output=True,
-                              text=True, env=env)
+                              text=True, env=self.env())
 
     def pid(self):
         try:
@@ -212,7 +216,8 @@ class Httpd:
     def configtest(self):
         """`apache2 -t` on this server's configuration: (accepted, output)."""
         self.write_conf()
-        p = subprocess.run([APACHE, "-t", "-f", self.conf], capture_output=True, text=True)
+        p = subprocess.run([APACHE, "-t", "-f", self.conf], capture_output=True, text=True,
+                           env=self.env())
         return p.returncode == 0, p.stdout + p.stderr
 
     def graceful(self):

@@ -76,12 +76,13 @@ static void ask(crowd *w)
     apr_pool_destroy(p);
 }
 
-/* apr_thread_exit does not return: called from a frame without locals of
- * its own, so AddressSanitizer is not left with a frame it never saw end. */
+/* Returns instead of calling apr_thread_exit (the join reads APR_SUCCESS
+ * either way): pthread_exit from a frame AddressSanitizer never saw end
+ * makes it report its own stack check at thread teardown. */
 static void *APR_THREAD_FUNC asker(apr_thread_t *t, void *data)
 {
+    (void)t;
     ask(data);
-    apr_thread_exit(t, APR_SUCCESS);
     return NULL;
 }
 
