@@ -413,6 +413,20 @@ def assert_counts_match(pg, cid):
         assert diff == "", (table, diff)
 
 
+def test_truncate_empties_the_counts(client, world, pg):
+    """TRUNCATE fires no row or statement trigger of INSERT, UPDATE or
+    DELETE: the counts must go with the findings all the same (checked in a
+    transaction rolled back, so the other tests' data stays)."""
+    cid, key, _, _ = seeded(world, pg, "Truncate Co", 2, 50)
+    assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 50
+    out = pg.psql("BEGIN; TRUNCATE permafrost.findings CASCADE; "
+                  "SELECT (SELECT count(*) FROM permafrost.finding_counts) || ' ' || "
+                  "(SELECT count(*) FROM permafrost.finding_totals); ROLLBACK;")
+    assert "0 0" in out.splitlines(), out
+    assert_counts_match(pg, cid)
+    assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 50
+
+
 def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
     """Two transactions writing different tenants of one customer at once
     both land in the customer-wide totals (neither lost nor deadlocked),
