@@ -130,22 +130,35 @@ static apr_status_t fill_done(void *data)
     return APR_SUCCESS;
 }
 
-/* The customer's data version now; *have is 0 when it has none yet. */
-static pf_db_status data_version(request_rec *r, pf_req *rq, long long *version, int *have)
+/* Sends the answer kept under key if the customer's data version is still
+ * the one it was read at (one primary-key read): 1 and the handler's status
+ * in *rv when it answered (or the read failed), 0 when the page must be
+ * read. */
+static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char *key, int *rv)
 {
     const char *args[1] = { rq->customer_id };
     const char *cols[1];
+    pf_lc_hit hit;
     pf_rows res;
-    pf_db_status st = pf_db_select(r, PF_SQL_DATA_VERSION, 1, args, &res);
+    pf_db_status st;
+    int current = 0;
 
-    *have = 0;
-    while (st == PF_DB_OK && pf_db_next(r, &res, cols, 1)) {
-        if (cols[0]) {
-            *version = apr_atoi64(cols[0]);
-            *have = 1;
-        }
+    if (!pf_lc_get(cache, key, r->pool, &hit)) {
+        return 0;
     }
-    return st;
+    st = pf_db_select(r, PF_SQL_DATA_VERSION, 1, args, &res);
+    while (st == PF_DB_OK && pf_db_next(r, &res, cols, 1)) {
+        current = cols[0] && apr_atoi64(cols[0]) == hit.version;
+    }
+    if (st != PF_DB_OK) {
+        *rv = pf_db_fail(r, st);
+        return 1;
+    }
+    if (current) {
+        *rv = pf_send_text_cached(r, hit.body, hit.len, hit.etag);
+        return 1;
+    }
+    return 0;
 }
 
 static int run_list(request_rec *r, pf_req *rq, const list_def *def)
@@ -193,45 +206,31 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 
     /* A kept answer costs one primary-key read instead of the page. */
     if (cache) {
-        pf_lc_hit hit;
-        int found;
+        int rv;
 
         ckey = cache_key(r, binding, qv);
-        found = pf_lc_get(cache, ckey, r->pool, &hit);
-        for (int pass = 0; pass < 2; pass++) {
-            if (found) {
-                st = data_version(r, rq, &version, &have_version);
-                if (st != PF_DB_OK) {
-                    return pf_db_fail(r, st);
-                }
-                if (have_version && version == hit.version) {
-                    return pf_send_text_cached(r, hit.body, hit.len, hit.etag);
-                }
-                have_version = 0;
-            }
-            if (pass == 1) {
-                break;
-            }
-            /* Missing or stale: if another thread of this process is
-             * reading this page, wait for it and look again. */
+        if (send_if_current(r, rq, cache, ckey, &rv)) {
+            return rv;
+        }
+        switch (pf_lc_begin(cache, ckey)) {
+        case PF_LC_LEAD:
+            fill = apr_palloc(r->pool, sizeof(*fill));
+            fill->cache = cache;
+            fill->key = ckey;
+            apr_pool_cleanup_register(r->pool, fill, fill_done, apr_pool_cleanup_null);
+            break;
+        case PF_LC_BUSY:
+            /* Another thread of this process is reading this page: wait
+             * for its answer without holding a pooled connection it may
+             * need, then look again (and read the page if still none). */
             pf_db_release(r);
-            switch (pf_lc_begin(cache, ckey, PF_LC_WAIT)) {
-            case PF_LC_LEAD:
-                fill = apr_palloc(r->pool, sizeof(*fill));
-                fill->cache = cache;
-                fill->key = ckey;
-                apr_pool_cleanup_register(r->pool, fill, fill_done, apr_pool_cleanup_null);
-                found = 0;
-                break;
-            case PF_LC_WAITED:
-                found = pf_lc_get(cache, ckey, r->pool, &hit);
-                break;
-            default:
-                found = 0;
+            pf_lc_wait(cache, ckey, PF_LC_WAIT);
+            if (send_if_current(r, rq, cache, ckey, &rv)) {
+                return rv;
             }
-            if (!found) {
-                break;
-            }
+            break;
+        case PF_LC_ALONE:
+            break;
         }
     }
 

@@ -220,11 +220,10 @@ static struct flight **find_flight(pf_lc *c, const char *key)
 }
 #endif
 
-pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
+pf_lc_fill pf_lc_begin(pf_lc *c, const char *key)
 {
 #if APR_HAS_THREADS
-    apr_time_t until = apr_time_now() + timeout;
-    pf_lc_fill fill = PF_LC_WAITED;
+    pf_lc_fill fill = PF_LC_BUSY;
 
     lock(c);
     if (!*find_flight(c, key)) {
@@ -238,9 +237,23 @@ pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
         }
         fill = f ? PF_LC_LEAD : PF_LC_ALONE;
     }
+    unlock(c);
+    return fill;
+#else
+    (void)c, (void)key;
+    return PF_LC_ALONE;
+#endif
+}
+
+void pf_lc_wait(pf_lc *c, const char *key, apr_interval_time_t timeout)
+{
+#if APR_HAS_THREADS
+    apr_time_t until = apr_time_now() + timeout;
+
+    lock(c);
     /* One condition for every key: few pages are read at once, and a
      * waiter whose page is still being read just waits again. */
-    while (fill == PF_LC_WAITED && *find_flight(c, key)) {
+    while (*find_flight(c, key)) {
         apr_time_t left = until - apr_time_now();
 
         if (left <= 0) {
@@ -249,10 +262,8 @@ pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout)
         apr_thread_cond_timedwait(c->filled, c->lock, left);
     }
     unlock(c);
-    return fill;
 #else
     (void)c, (void)key, (void)timeout;
-    return PF_LC_ALONE;
 #endif
 }
 

@@ -38,17 +38,19 @@ int pf_lc_put(pf_lc *c, const char *key, long long version, const char *body, si
 /* One reader per page: when a request finds no answer it can serve, it
  * asks before reading the page itself. The first to ask for a key leads:
  * it reads the page, keeps it, then calls pf_lc_done (always, even when it
- * kept nothing). Later askers for that key wait until the leader is done
- * or timeout has passed, then look in the cache again: after a write,
- * a popular page is read once per process instead of once per request in
- * flight. */
+ * kept nothing). A later asker is told the page is busy; it may wait with
+ * pf_lc_wait until the leader is done, then look in the cache again. So
+ * after a write a popular page is read once per process instead of once
+ * per request in flight. */
 typedef enum {
     PF_LC_LEAD,   /* read the page, then call pf_lc_done */
-    PF_LC_WAITED, /* another thread read it (or timed out): look again */
+    PF_LC_BUSY,   /* another thread is reading it: pf_lc_wait, then look again */
     PF_LC_ALONE   /* read the page; nobody waits for it (no threads, or no memory) */
 } pf_lc_fill;
 
-pf_lc_fill pf_lc_begin(pf_lc *c, const char *key, apr_interval_time_t timeout);
+pf_lc_fill pf_lc_begin(pf_lc *c, const char *key);
+/* Returns once key's leader is done, or after timeout. */
+void pf_lc_wait(pf_lc *c, const char *key, apr_interval_time_t timeout);
 void pf_lc_done(pf_lc *c, const char *key);
 
 /* What is kept: answers and the bytes they take. */

@@ -111,19 +111,23 @@ static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const 
     return 0;
 }
 
-#define SHAPE_AND_WRITE(name, fields) \
+#define SHAPE(name, fields) \
     json_t *pf_shape_##name(const char *const *c) \
     { \
         return shape_fields(fields, NFIELDS(fields), c); \
-    } \
+    }
+#define SHAPE_AND_WRITE(name, fields) \
+    SHAPE(name, fields) \
     int pf_write_##name(pf_jbuf *b, const char *const *c) \
     { \
         return write_fields(b, fields, NFIELDS(fields), c); \
     }
 
+/* Lists write their rows as text; role assignments only appear inside an
+ * identity detail, which is built with jansson. */
 SHAPE_AND_WRITE(tenant, tenant_fields)
 SHAPE_AND_WRITE(identity, identity_fields)
-SHAPE_AND_WRITE(role_assignment, role_assignment_fields)
+SHAPE(role_assignment, role_assignment_fields)
 SHAPE_AND_WRITE(finding_row, finding_fields)
 
 json_t *pf_shape_finding(const char *const *c, int detail)

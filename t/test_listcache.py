@@ -22,12 +22,15 @@ from test_keycache import ROLE, su, statements, delta, check_error_log, answers 
 PATH = "/api/v1/findings?severity=critical,high,medium&limit=20"
 
 
-def start(rundir, pg, name, extra=""):
+# Four prefork children, never more: each keeps its own answers.
+PREFORK4 = ("StartServers 4\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 4\n"
+            "MaxRequestWorkers 4\n")
+
+
+def start(rundir, pg, name, extra="", mpm="prefork", processes=PREFORK4):
     h = pfstack.Httpd(os.path.join(rundir, name),
-                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm="prefork")
-    # Four children, never more: each keeps its own answers.
-    h.extra = "StartServers 4\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 4\n" \
-        "MaxRequestWorkers 4\n" + extra
+                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm=mpm)
+    h.extra = processes + extra
     h.start()
     return h
 
@@ -185,11 +188,9 @@ def test_a_kept_answer_carries_every_header_and_serves_head(lc, pg, su, world): 
 @pytest.fixture(scope="module")
 def threaded(rundir, pg, su):  # noqa: F811
     """One child with 16 threads: the requests below share one cache."""
-    h = pfstack.Httpd(os.path.join(rundir, "listcache-threads"),
-                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm="event")
-    h.extra = ("StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMinSpareThreads 1\n"
-               "MaxSpareThreads 16\nMaxRequestWorkers 16\n")
-    h.start()
+    h = start(rundir, pg, "listcache-threads", mpm="event",
+              processes="StartServers 1\nServerLimit 1\nThreadsPerChild 16\n"
+                        "MinSpareThreads 1\nMaxSpareThreads 16\nMaxRequestWorkers 16\n")
     yield h
     h.stop()
     check_error_log(h)

@@ -60,7 +60,6 @@ int main(void)
                                            "2026-01-01T00:00:00.000000Z", NULL };
     const char *tenant[PF_TEN_NCOLS] = { "id", "Contoso \\ Ltd", NULL, "active",
                                          "2026-01-01T00:00:00.000000Z", NULL };
-    const char *ra[PF_RA_NCOLS] = { "id", "Owner", "def", "/subscriptions/x", "active", "ts" };
     pf_jbuf b;
     size_t len;
     char *big;
@@ -126,7 +125,6 @@ int main(void)
     identity[PF_IDN_ENABLED] = NULL;
     same_row(p, pf_write_identity, pf_shape_identity, identity, "identity, enabled unknown");
     same_row(p, pf_write_tenant, pf_shape_tenant, tenant, "tenant");
-    same_row(p, pf_write_role_assignment, pf_shape_role_assignment, ra, "role assignment");
 
     /* Growth well past the first block keeps every byte. */
     pf_jbuf_init(&b, p, 16);

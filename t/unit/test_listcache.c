@@ -60,12 +60,13 @@ static void ask(crowd *w)
 
     apr_pool_create(&p, NULL);
     __atomic_add_fetch(&w->started, 1, __ATOMIC_SEQ_CST);
-    switch (pf_lc_begin(w->c, "page", apr_time_from_sec(20))) {
+    switch (pf_lc_begin(w->c, "page")) {
     case PF_LC_LEAD:
         __atomic_add_fetch(&w->led, 1, __ATOMIC_SEQ_CST);
         pf_lc_done(w->c, "page");
         break;
-    case PF_LC_WAITED:
+    case PF_LC_BUSY:
+        pf_lc_wait(w->c, "page", apr_time_from_sec(20));
         if (pf_lc_get(w->c, "page", p, &h) && h.version == 42) {
             __atomic_add_fetch(&w->waited_and_found, 1, __ATOMIC_SEQ_CST);
         }
@@ -172,7 +173,7 @@ int main(void)
 
         pf_lc_create(&fc, p, 64 * 1024);
         w.c = fc;
-        ok(pf_lc_begin(fc, "page", apr_time_from_sec(1)) == PF_LC_LEAD, "the first asker leads");
+        ok(pf_lc_begin(fc, "page") == PF_LC_LEAD, "the first asker leads");
         for (int i = 0; i < 8; i++) {
             apr_thread_create(&t[i], NULL, asker, &w, p);
         }
@@ -190,18 +191,20 @@ int main(void)
         }
         ok(w.waited_and_found == 8 && w.led == 0 && w.alone == 0,
            "all 8 found the leader's answer (%d found, %d led)", w.waited_and_found, w.led);
-        ok(pf_lc_begin(fc, "page", apr_time_from_sec(1)) == PF_LC_LEAD,
-           "once done, the next asker leads again");
-        ok(pf_lc_begin(fc, "other", apr_time_from_sec(1)) == PF_LC_LEAD,
-           "another page has its own leader");
+        ok(pf_lc_begin(fc, "page") == PF_LC_LEAD, "once done, the next asker leads again");
+        ok(pf_lc_begin(fc, "other") == PF_LC_LEAD, "another page has its own leader");
+        ok(pf_lc_begin(fc, "page") == PF_LC_BUSY, "a second asker is told the page is busy");
         t0 = apr_time_now();
-        ok(pf_lc_begin(fc, "page", apr_time_from_msec(150)) == PF_LC_WAITED
-           && apr_time_now() - t0 >= apr_time_from_msec(140),
+        pf_lc_wait(fc, "page", apr_time_from_msec(150));
+        ok(apr_time_now() - t0 >= apr_time_from_msec(140),
            "a leader that never finishes holds a waiter only until its timeout");
+        t0 = apr_time_now();
+        pf_lc_wait(fc, "nobody", apr_time_from_sec(5));
+        ok(apr_time_now() - t0 < apr_time_from_msec(100), "a page nobody reads: no wait");
         pf_lc_done(fc, "page");
         pf_lc_done(fc, "page"); /* a second done changes nothing */
         pf_lc_done(fc, "other");
-        ok(pf_lc_begin(fc, "page", 0) == PF_LC_LEAD, "done twice is harmless");
+        ok(pf_lc_begin(fc, "page") == PF_LC_LEAD, "done twice is harmless");
         pf_lc_done(fc, "page");
     }
 
