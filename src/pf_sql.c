@@ -82,9 +82,15 @@
  * Arguments: customer (the version), customer, tenant, tenant (the tenant check), the filters of
  * the total, the filters of the page, then the cursor's key, the limit and
  * (offset pages) the offset. */
-#define LIST_HEAD(total) \
-    "SELECT h.ok, h.total, h.version, p.* FROM (SELECT (SELECT v.version" \
-    " FROM permafrost.data_versions v WHERE v.customer_id = " P_UUID ") AS version," \
+#define LIST_HEAD(total) LIST_HEAD_V(VERSIONED, total)
+/* Webhooks and deliveries are not versioned (their answers are never kept):
+ * the customer argument stays, the read does not. */
+#define UNVERSIONED_LIST_HEAD(total) LIST_HEAD_V(UNVERSIONED, total)
+#define VERSIONED \
+    "(SELECT v.version FROM permafrost.data_versions v WHERE v.customer_id = " P_UUID ")"
+#define UNVERSIONED "(SELECT NULL::bigint WHERE " P_UUID " IS NULL)"
+#define LIST_HEAD_V(version, total) \
+    "SELECT h.ok, h.total, h.version, p.* FROM (SELECT " version " AS version," \
     " (EXISTS (SELECT 1 FROM permafrost.tenants" \
     " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL) AS ok," \
     " (" total ") AS total) h LEFT JOIN LATERAL ("
@@ -229,11 +235,11 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " " P_UUID ") ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
 
     [PF_SQL_WEBHOOKS_LIST] = { "pf_webhooks_list",
-        LIST_HEAD(WEBHOOKS_TOTAL)
+        UNVERSIONED_LIST_HEAD(WEBHOOKS_TOTAL)
         "SELECT " WEBHOOK_COLS WEBHOOK_KEYS " FROM permafrost.webhooks w" WEBHOOK_WHERE
         " AND h.ok ORDER BY w.created_at, w.id" PAGE LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_WEBHOOKS_AFTER] = { "pf_webhooks_after",
-        LIST_HEAD(WEBHOOKS_TOTAL)
+        UNVERSIONED_LIST_HEAD(WEBHOOKS_TOTAL)
         "SELECT " WEBHOOK_COLS WEBHOOK_KEYS " FROM permafrost.webhooks w" WEBHOOK_WHERE
         " AND h.ok AND (w.created_at, w.id) > (%s::timestamptz, %s::uuid)"
         " ORDER BY w.created_at, w.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
@@ -269,12 +275,12 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " SELECT " DELIVERY_COLS " FROM d" },
     /* Newest first, then id ascending (contract section 5). */
     [PF_SQL_DELIVERIES_LIST] = { "pf_deliveries_list",
-        LIST_HEAD(DELIVERIES_TOTAL)
+        UNVERSIONED_LIST_HEAD(DELIVERIES_TOTAL)
         "SELECT " DELIVERY_COLS DELIVERY_KEYS " FROM permafrost.webhook_deliveries d"
         DELIVERY_WHERE " AND h.ok ORDER BY d.created_at DESC, d.id" PAGE
         LIST_TAIL("p.k1 DESC, p.k2") },
     [PF_SQL_DELIVERIES_AFTER] = { "pf_deliveries_after",
-        LIST_HEAD(DELIVERIES_TOTAL)
+        UNVERSIONED_LIST_HEAD(DELIVERIES_TOTAL)
         "SELECT " DELIVERY_COLS DELIVERY_KEYS " FROM permafrost.webhook_deliveries d"
         DELIVERY_WHERE " AND h.ok AND d.created_at <= %s::timestamptz"
         " AND (d.created_at < %s::timestamptz OR d.id > %s::uuid)"

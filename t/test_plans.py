@@ -128,3 +128,16 @@ def test_tenant_lists_use_their_tenant_index(pg, statements):
     plan = generic_plan(pg, statements["pf_identities_list_t"],
                         [customer] + common[:3] + common + common + ["101", "0"])
     assert "identities_tenant_list_idx" in plan, plan
+
+
+@pytest.mark.parametrize("label,reads_version", [
+    ("pf_findings_list", True), ("pf_tenants_after", True), ("pf_webhooks_list", False),
+    ("pf_webhooks_after", False), ("pf_deliveries_list", False), ("pf_deliveries_after", False)])
+def test_only_kept_lists_read_the_data_version(pg, statements, label, reads_version):
+    """The version is read for the list cache; webhooks and deliveries are
+    never kept, so their statements must not read it (one lookup saved per
+    request)."""
+    sql = statements[label]
+    args = [a.strip("'") if a != "NULL" else None for a in sample_args(sql)]
+    plan = generic_plan(pg, sql, args)
+    assert ("data_versions" in plan) == reads_version, plan
