@@ -207,6 +207,14 @@ def test_detail_shapes(client, pg, data):
     assert len(ra) > 1
     assert [(x["roleName"].encode(), x["id"]) for x in ra] == sorted(
         (x["roleName"].encode(), x["id"]) for x in ra)
+    # ?tenant= on an identity: its own tenant answers the same identity with
+    # every assignment; the customer's other tenant hides it
+    own = pg.psql(f"SELECT tenant_id FROM permafrost.identities WHERE id = '{iid}'")
+    other = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id='{data['a']}' "
+                    f"AND tenant_id <> '{own}' LIMIT 1")
+    same = client.get(f"/api/v1/identities/{iid}?tenant={own}", data["ka"])
+    assert same.status == 200 and same.json() == r.json()
+    assert client.get(f"/api/v1/identities/{iid}?tenant={other}", data["ka"]).status == 404
 
 
 def test_unicode_round_trip(client, pg, data):
