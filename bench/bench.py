@@ -384,10 +384,10 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
               f"{ratio(r['finding_detail']['rps'], r['static_detail_bytes']['rps']):.0%}; the "
               f"static file vs the finding detail's pgbench: "
               f"{ratio(r['static_detail_bytes']['rps'], r['pg_finding_detail']['rps']):.0%}",
-              f"- p99 under 25 ms: " + ", ".join(
+              "- p99 under 25 ms: " + ", ".join(
                   f"{k} {'ok' if 0 < v['p99'] < 25 else 'MISSED'}" for k, v in r.items()
                   if "p99" in v and not k.startswith("static_")),
-              f"- p99 of the static files, for scale: " + ", ".join(
+              "- p99 of the static files, for scale: " + ", ".join(
                   f"{k} {v['p99']:.1f} ms" for k, v in r.items() if k.startswith("static_")),
               f"- flat with size: p50 filtered first page, 1M-finding customer / 10k-finding "
               f"customer = {ratio(r['uncached_list_filtered']['p50'], r['uncached_small_list_filtered']['p50']):.2f}"

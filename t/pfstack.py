@@ -7,14 +7,13 @@ loopback ports. Usable as a library (tests) and from the shell:
 """
 import json
 import os
+import re
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PGBIN = "/usr/lib/postgresql/15/bin"
@@ -231,6 +230,16 @@ class Httpd:
                 return f.read()
         except OSError:
             return ""
+
+
+def assert_directive(rundir, dsn, line, ok, said):
+    """`apache2 -t` accepts line when ok; refuses it otherwise, with a
+    message matching the regular expression said."""
+    h = Httpd(rundir, dsn, mpm="prefork", extra=line)
+    accepted, out = h.configtest()
+    assert accepted == ok, out
+    if not ok:
+        assert re.search(said, out), out
 
 
 def admin_bin():

@@ -416,11 +416,8 @@ def test_graceful_restart_empties_the_cache(kc, pg, su, world, cust):
     ("<VirtualHost 127.0.0.1:1>\nPermafrostKeyCacheTTL 5\n</VirtualHost>", True),
 ])
 def test_directives(rundir, pg, line, ok):
-    h = pfstack.Httpd(os.path.join(rundir, "keycache-conf"), pg.dsn, mpm="prefork", extra=line)
-    accepted, out = h.configtest()
-    assert accepted == ok, out
-    if not ok:
-        assert re.search(r"PermafrostKeyCache|not allowed|takes one argument", out), out
+    pfstack.assert_directive(os.path.join(rundir, "keycache-conf"), pg.dsn, line, ok,
+                             r"PermafrostKeyCache|not allowed|takes one argument")
 
 
 def test_mutex_none_is_refused(rundir, pg):

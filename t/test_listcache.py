@@ -9,7 +9,6 @@ own cache), counting statements with pg_stat_statements as
 t/test_keycache.py does."""
 import json
 import os
-import re
 import subprocess
 import time
 
@@ -291,12 +290,8 @@ def test_a_rolled_back_write_moves_nothing(pg, su, two):  # noqa: F811
     ("<VirtualHost 127.0.0.1:1>\nPermafrostListCache off\n</VirtualHost>", True),
 ])
 def test_directives(rundir, pg, line, ok):
-    h = pfstack.Httpd(os.path.join(rundir, "listcache-conf"), pg.dsn, mpm="prefork", extra=line)
-    accepted, out = h.configtest()
-    assert accepted == ok, out
-    if not ok:
-        assert re.search(r"PermafrostListCache|not allowed|takes one argument|On or Off",
-                         out), out
+    pfstack.assert_directive(os.path.join(rundir, "listcache-conf"), pg.dsn, line, ok,
+                             r"PermafrostListCache|not allowed|takes one argument|On or Off")
 
 
 def test_size_zero_keeps_nothing(rundir, pg, su, two):  # noqa: F811
