@@ -263,34 +263,41 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     else {
         sql = qv[Q_CURSOR].present ? def->after_sql : def->list_sql;
     }
-    st = pf_db_select(r, sql, n, args, &res);
-    if (st != PF_DB_OK) {
-        return pf_db_fail(r, st);
-    }
     /* Rows are written as they are read: no tree of the page is built. */
     pf_jbuf_init(&out, r->pool, 512 + (size_t)limit * 512);
     pf_jbuf_lit(&out, "{\"data\":[");
-    while (pf_db_next(r, &res, cols, PF_LIST_NCOLS + def->ncols)) {
-        const char *const *row = cols + PF_LIST_NCOLS;
+    /* The quick form first; no row from it (an empty page, a foreign
+     * tenant) and the complete form answers, in a snapshot of its own. */
+    for (pf_sql_id stmt = pf_sql_quick(sql); !head; stmt = sql) {
+        st = pf_db_select(r, stmt, n, args, &res);
+        if (st != PF_DB_OK) {
+            return pf_db_fail(r, st);
+        }
+        while (pf_db_next(r, &res, cols, PF_LIST_NCOLS + def->ncols)) {
+            const char *const *row = cols + PF_LIST_NCOLS;
 
-        head = 1;
-        tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
-        total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
-        if (cols[PF_LIST_VERSION]) {
-            version = apr_atoi64(cols[PF_LIST_VERSION]);
-            have_version = 1;
+            head = 1;
+            tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
+            total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
+            if (cols[PF_LIST_VERSION]) {
+                version = apr_atoi64(cols[PF_LIST_VERSION]);
+                have_version = 1;
+            }
+            if (!row[0] || ++seen > limit) {
+                continue; /* an empty page's one row; or the row that proves more exist */
+            }
+            if (seen > 1) {
+                pf_jbuf_lit(&out, ",");
+            }
+            unwritten |= def->write(&out, row) != 0;
+            have_last = def->key_of(row, last) == 0;
+            /* apr_dbd frees the result after its last row: keep copies. */
+            for (int i = 0; have_last && i < def->nkey; i++) {
+                last[i] = apr_pstrdup(r->pool, last[i]);
+            }
         }
-        if (!row[0] || ++seen > limit) {
-            continue; /* an empty page's one row; or the row that proves more exist */
-        }
-        if (seen > 1) {
-            pf_jbuf_lit(&out, ",");
-        }
-        unwritten |= def->write(&out, row) != 0;
-        have_last = def->key_of(row, last) == 0;
-        /* apr_dbd frees the result after its last row: keep copies. */
-        for (int i = 0; have_last && i < def->nkey; i++) {
-            last[i] = apr_pstrdup(r->pool, last[i]);
+        if (stmt == sql) {
+            break;
         }
     }
     if (!head) {

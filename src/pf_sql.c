@@ -71,17 +71,28 @@
     " WHERE rr.customer_id = " P_UUID TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
 
-/* A list is one statement (one round trip): every row carries whether
- * ?tenant= names one of the customer's tenants (true without it), the
- * filtered total and the customer's data version (sql/005; read in the
- * same snapshot as the rows), then the page's columns. An empty page is one row whose
- * page columns are NULL; for a foreign tenant the page is not read at all.
- * The page also returns its sort key as k1, k2, ..., which the outer ORDER
- * BY restates so the join cannot reorder the page.
+/* A list is read in one round trip, in one of two forms.
  *
- * Arguments: customer (the version), customer, tenant, tenant (the tenant check), the filters of
- * the total, the filters of the page, then the cursor's key, the limit and
- * (offset pages) the offset. */
+ * The quick form (QUICK_LIST) is the page query itself, with its own ORDER
+ * BY as the statement's: the rows come in list order by SQL's guarantee,
+ * with no join and no second sort. Each row also carries the customer's
+ * data version (sql/005), whether ?tenant= names one of the customer's
+ * tenants (true without it) and the filtered total, as one-row subqueries
+ * PostgreSQL computes once per execution, in the same snapshot as the rows.
+ * It returns no row at all for an empty page or a foreign tenant.
+ *
+ * The complete form (LIST) answers those: the same three values as one row
+ * joined with the page, so an empty page is one row whose page columns are
+ * NULL, and for a foreign tenant the page is not read at all. The join
+ * could reorder the page, so the page also returns its sort key (k1, k2,
+ * ...) and the statement sorts its few rows by it once more. A list request
+ * runs the quick form, and the complete one only when the quick one
+ * returned nothing (pf_sql_quick).
+ *
+ * Both forms take the same arguments: customer (the version), customer,
+ * tenant, tenant (the tenant check), the filters of the total, the filters
+ * of the page, then the cursor's key, the limit and (offset pages) the
+ * offset. */
 #define LIST_HEAD(total) LIST_HEAD_V(VERSIONED, total)
 /* Webhooks and deliveries are not versioned (their answers are never kept):
  * the customer argument stays, the read does not. */
@@ -89,12 +100,22 @@
 #define VERSIONED \
     "(SELECT v.version FROM permafrost.data_versions v WHERE v.customer_id = " P_UUID ")"
 #define UNVERSIONED "(SELECT NULL::bigint WHERE " P_UUID " IS NULL)"
+#define TENANT_OK \
+    "(EXISTS (SELECT 1 FROM permafrost.tenants" \
+    " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL)"
 #define LIST_HEAD_V(version, total) \
-    "SELECT h.ok, h.total, h.version, p.* FROM (SELECT " version " AS version," \
-    " (EXISTS (SELECT 1 FROM permafrost.tenants" \
-    " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL) AS ok," \
-    " (" total ") AS total) h LEFT JOIN LATERAL ("
+    "SELECT h.version, h.ok, h.total, p.* FROM (SELECT " version " AS version, " TENANT_OK \
+    " AS ok, (" total ") AS total) h LEFT JOIN LATERAL ("
 #define LIST_TAIL(keys) ") p ON true ORDER BY " keys
+/* The two forms of one list: cols, then FROM and WHERE (cursor condition
+ * included), the page's ORDER BY and its LIMIT/OFFSET; the complete form
+ * also selects keys and sorts by tail. */
+#define LIST(total, cols, keys, from_where, order, page, tail) \
+    LIST_HEAD(total) "SELECT " cols keys from_where " AND h.ok ORDER BY " order page \
+    LIST_TAIL(tail)
+#define QUICK_LIST(total, cols, from_where, order, page) \
+    "SELECT " VERSIONED " AS version, " TENANT_OK " AS ok, (" total ") AS total, " cols \
+    from_where " ORDER BY " order page
 
 #define TENANT_KEYS   ", t.display_name AS k1, t.tenant_id AS k2"
 #define IDENTITY_KEYS ", i.display_name AS k1, i.id AS k2"
@@ -139,27 +160,45 @@
 #define DELIVERY_KEYS   ", d.created_at AS k1, d.id AS k2"
 #define DELIVERIES_TOTAL "SELECT count(*) FROM permafrost.webhook_deliveries d" DELIVERY_WHERE
 
-#define IDENTITIES_LIST(tenant) \
-    LIST_HEAD(IDENTITIES_TOTAL(tenant)) \
-    "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE(tenant) \
-    " AND h.ok ORDER BY i.display_name, i.id" PAGE LIST_TAIL("p.k1, p.k2")
-#define IDENTITIES_AFTER(tenant) \
-    LIST_HEAD(IDENTITIES_TOTAL(tenant)) \
-    "SELECT " IDENTITY_COLS IDENTITY_KEYS " FROM permafrost.identities i" IDENTITY_WHERE(tenant) \
-    " AND h.ok AND (i.display_name, i.id) > (" P_TEXT ", " P_UUID ")" \
-    " ORDER BY i.display_name, i.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2")
-#define FINDINGS_LIST(tenant) \
-    LIST_HEAD(FINDINGS_TOTAL(tenant)) \
-    "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE(tenant) \
-    " AND h.ok ORDER BY " FINDING_ORDER PAGE LIST_TAIL("p.k1, p.k2, p.k3")
+#define IDENTITY_FROM(tenant) " FROM permafrost.identities i" IDENTITY_WHERE(tenant)
+#define IDENTITY_AFTER " AND (i.display_name, i.id) > (" P_TEXT ", " P_UUID ")"
+#define IDENTITY_ORDER "i.display_name, i.id"
+#define IDENTITIES_LIST(form, tenant) \
+    form(IDENTITIES_TOTAL(tenant), IDENTITY_COLS, IDENTITY_KEYS, IDENTITY_FROM(tenant), \
+         IDENTITY_ORDER, PAGE, "p.k1, p.k2")
+#define IDENTITIES_AFTER(form, tenant) \
+    form(IDENTITIES_TOTAL(tenant), IDENTITY_COLS, IDENTITY_KEYS, \
+         IDENTITY_FROM(tenant) IDENTITY_AFTER, IDENTITY_ORDER, ONLY_LIMIT, "p.k1, p.k2")
+#define FINDING_FROM(tenant) " FROM permafrost.findings f" FINDING_WHERE(tenant)
 /* The cursor holds the last row's timestamp as shown; the same function
  * that fills the key column turns it into the key. */
-#define FINDINGS_AFTER(tenant) \
-    LIST_HEAD(FINDINGS_TOTAL(tenant)) \
-    "SELECT " FINDING_COLS FINDING_KEYS " FROM permafrost.findings f" FINDING_WHERE(tenant) \
-    " AND h.ok AND (" FINDING_ORDER ") > ((SELECT %s::smallint)," \
-    " (SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")" \
-    " ORDER BY " FINDING_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2, p.k3")
+#define FINDING_AFTER \
+    " AND (" FINDING_ORDER ") > ((SELECT %s::smallint)," \
+    " (SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")"
+#define FINDINGS_LIST(form, tenant) \
+    form(FINDINGS_TOTAL(tenant), FINDING_COLS, FINDING_KEYS, FINDING_FROM(tenant), \
+         FINDING_ORDER, PAGE, "p.k1, p.k2, p.k3")
+#define FINDINGS_AFTER(form, tenant) \
+    form(FINDINGS_TOTAL(tenant), FINDING_COLS, FINDING_KEYS, FINDING_FROM(tenant) FINDING_AFTER, \
+         FINDING_ORDER, ONLY_LIMIT, "p.k1, p.k2, p.k3")
+#define TENANT_FROM " FROM permafrost.tenants t" TENANT_WHERE
+#define TENANT_AFTER " AND (t.display_name, t.tenant_id) > (" P_TEXT ", " P_UUID ")"
+#define TENANT_ORDER "t.display_name, t.tenant_id"
+#define TENANTS_LIST(form) \
+    form(TENANTS_TOTAL, TENANT_COLS, TENANT_KEYS, TENANT_FROM, TENANT_ORDER, PAGE, "p.k1, p.k2")
+#define TENANTS_AFTER(form) \
+    form(TENANTS_TOTAL, TENANT_COLS, TENANT_KEYS, TENANT_FROM TENANT_AFTER, TENANT_ORDER, \
+         ONLY_LIMIT, "p.k1, p.k2")
+#define ROLE_AFTER \
+    " AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")"
+#define ROLES_LIST(form) \
+    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_FROM ROLE_WHERE, ROLE_ORDER, PAGE, "p.k1, p.k2")
+#define ROLES_AFTER(form) \
+    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_FROM ROLE_WHERE ROLE_AFTER, ROLE_ORDER, \
+         ONLY_LIMIT, "p.k1, p.k2")
+/* QUICK_LIST has no keys and no tail. */
+#define QUICK(total, cols, keys, from_where, order, page, tail) \
+    QUICK_LIST(total, cols, from_where, order, page)
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
@@ -187,13 +226,14 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
 
     [PF_SQL_TENANT_EXISTS] = { "pf_tenant_exists",
         "SELECT 1 FROM permafrost.tenants WHERE customer_id = %s::uuid AND tenant_id = %s::uuid" },
-    [PF_SQL_TENANTS_LIST] = { "pf_tenants_list",
-        LIST_HEAD(TENANTS_TOTAL)
-        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
-        " ORDER BY t.display_name, t.tenant_id" PAGE LIST_TAIL("p.k1, p.k2") },
+    [PF_SQL_TENANTS_LIST] = { "pf_tenants_list", TENANTS_LIST(LIST) },
+    [PF_SQL_TENANTS_LIST_Q] = { "pf_tenants_list_q", TENANTS_LIST(QUICK) },
 
-    [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list", IDENTITIES_LIST(NO_TENANT) },
-    [PF_SQL_IDENTITIES_LIST_T] = { "pf_identities_list_t", IDENTITIES_LIST(ONE_TENANT) },
+    [PF_SQL_IDENTITIES_LIST] = { "pf_identities_list", IDENTITIES_LIST(LIST, NO_TENANT) },
+    [PF_SQL_IDENTITIES_LIST_T] = { "pf_identities_list_t", IDENTITIES_LIST(LIST, ONE_TENANT) },
+    [PF_SQL_IDENTITIES_LIST_Q] = { "pf_identities_list_q", IDENTITIES_LIST(QUICK, NO_TENANT) },
+    [PF_SQL_IDENTITIES_LIST_T_Q] = { "pf_identities_list_t_q",
+        IDENTITIES_LIST(QUICK, ONE_TENANT) },
     /* The identity and its role assignments in one round trip: a row per
      * assignment (identity columns repeated), or one row with NULL
      * assignment columns when it has none. */
@@ -205,8 +245,10 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " WHERE i.customer_id = %s::uuid AND i.id = %s::uuid" TENANT_FILTER("i.tenant_id")
         " ORDER BY ra.role_name, ra.id" },
 
-    [PF_SQL_FINDINGS_LIST] = { "pf_findings_list", FINDINGS_LIST(NO_TENANT) },
-    [PF_SQL_FINDINGS_LIST_T] = { "pf_findings_list_t", FINDINGS_LIST(ONE_TENANT) },
+    [PF_SQL_FINDINGS_LIST] = { "pf_findings_list", FINDINGS_LIST(LIST, NO_TENANT) },
+    [PF_SQL_FINDINGS_LIST_T] = { "pf_findings_list_t", FINDINGS_LIST(LIST, ONE_TENANT) },
+    [PF_SQL_FINDINGS_LIST_Q] = { "pf_findings_list_q", FINDINGS_LIST(QUICK, NO_TENANT) },
+    [PF_SQL_FINDINGS_LIST_T_Q] = { "pf_findings_list_t_q", FINDINGS_LIST(QUICK, ONE_TENANT) },
     [PF_SQL_FINDING_GET] = { "pf_finding_get",
         "SELECT " FINDING_COLS ", f.description, f.remediation, f.evidence::text,"
         " i.display_name, i.type"
@@ -214,25 +256,25 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         "   ON i.customer_id = f.customer_id AND i.id = f.identity_id"
         " WHERE f.customer_id = %s::uuid AND f.id = %s::uuid" TENANT_FILTER("f.tenant_id") },
 
-    [PF_SQL_ROLES_LIST] = { "pf_roles_list",
-        LIST_HEAD(ROLES_TOTAL)
-        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE " AND h.ok ORDER BY " ROLE_ORDER PAGE
-        LIST_TAIL("p.k1, p.k2") },
+    [PF_SQL_ROLES_LIST] = { "pf_roles_list", ROLES_LIST(LIST) },
+    [PF_SQL_ROLES_LIST_Q] = { "pf_roles_list_q", ROLES_LIST(QUICK) },
 
-    [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after",
-        LIST_HEAD(TENANTS_TOTAL)
-        "SELECT " TENANT_COLS TENANT_KEYS " FROM permafrost.tenants t" TENANT_WHERE " AND h.ok"
-        " AND (t.display_name, t.tenant_id) > (" P_TEXT ", " P_UUID ")"
-        " ORDER BY t.display_name, t.tenant_id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
-    [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after", IDENTITIES_AFTER(NO_TENANT) },
-    [PF_SQL_IDENTITIES_AFTER_T] = { "pf_identities_after_t", IDENTITIES_AFTER(ONE_TENANT) },
-    [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after", FINDINGS_AFTER(NO_TENANT) },
-    [PF_SQL_FINDINGS_AFTER_T] = { "pf_findings_after_t", FINDINGS_AFTER(ONE_TENANT) },
-    [PF_SQL_ROLES_AFTER] = { "pf_roles_after",
-        LIST_HEAD(ROLES_TOTAL)
-        "SELECT " ROLE_COLS ROLE_KEYS ROLE_FROM ROLE_WHERE
-        " AND h.ok AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamptz)),"
-        " " P_UUID ") ORDER BY " ROLE_ORDER ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
+    [PF_SQL_TENANTS_AFTER] = { "pf_tenants_after", TENANTS_AFTER(LIST) },
+    [PF_SQL_TENANTS_AFTER_Q] = { "pf_tenants_after_q", TENANTS_AFTER(QUICK) },
+    [PF_SQL_IDENTITIES_AFTER] = { "pf_identities_after", IDENTITIES_AFTER(LIST, NO_TENANT) },
+    [PF_SQL_IDENTITIES_AFTER_T] = { "pf_identities_after_t",
+        IDENTITIES_AFTER(LIST, ONE_TENANT) },
+    [PF_SQL_IDENTITIES_AFTER_Q] = { "pf_identities_after_q",
+        IDENTITIES_AFTER(QUICK, NO_TENANT) },
+    [PF_SQL_IDENTITIES_AFTER_T_Q] = { "pf_identities_after_t_q",
+        IDENTITIES_AFTER(QUICK, ONE_TENANT) },
+    [PF_SQL_FINDINGS_AFTER] = { "pf_findings_after", FINDINGS_AFTER(LIST, NO_TENANT) },
+    [PF_SQL_FINDINGS_AFTER_T] = { "pf_findings_after_t", FINDINGS_AFTER(LIST, ONE_TENANT) },
+    [PF_SQL_FINDINGS_AFTER_Q] = { "pf_findings_after_q", FINDINGS_AFTER(QUICK, NO_TENANT) },
+    [PF_SQL_FINDINGS_AFTER_T_Q] = { "pf_findings_after_t_q",
+        FINDINGS_AFTER(QUICK, ONE_TENANT) },
+    [PF_SQL_ROLES_AFTER] = { "pf_roles_after", ROLES_AFTER(LIST) },
+    [PF_SQL_ROLES_AFTER_Q] = { "pf_roles_after_q", ROLES_AFTER(QUICK) },
 
     [PF_SQL_WEBHOOKS_LIST] = { "pf_webhooks_list",
         UNVERSIONED_LIST_HEAD(WEBHOOKS_TOTAL)
@@ -378,4 +420,23 @@ const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count
     *o++ = '}';
     *o = '\0';
     return out;
+}
+
+pf_sql_id pf_sql_quick(pf_sql_id id)
+{
+    switch (id) {
+    case PF_SQL_TENANTS_LIST: return PF_SQL_TENANTS_LIST_Q;
+    case PF_SQL_TENANTS_AFTER: return PF_SQL_TENANTS_AFTER_Q;
+    case PF_SQL_IDENTITIES_LIST: return PF_SQL_IDENTITIES_LIST_Q;
+    case PF_SQL_IDENTITIES_LIST_T: return PF_SQL_IDENTITIES_LIST_T_Q;
+    case PF_SQL_IDENTITIES_AFTER: return PF_SQL_IDENTITIES_AFTER_Q;
+    case PF_SQL_IDENTITIES_AFTER_T: return PF_SQL_IDENTITIES_AFTER_T_Q;
+    case PF_SQL_FINDINGS_LIST: return PF_SQL_FINDINGS_LIST_Q;
+    case PF_SQL_FINDINGS_LIST_T: return PF_SQL_FINDINGS_LIST_T_Q;
+    case PF_SQL_FINDINGS_AFTER: return PF_SQL_FINDINGS_AFTER_Q;
+    case PF_SQL_FINDINGS_AFTER_T: return PF_SQL_FINDINGS_AFTER_T_Q;
+    case PF_SQL_ROLES_LIST: return PF_SQL_ROLES_LIST_Q;
+    case PF_SQL_ROLES_AFTER: return PF_SQL_ROLES_AFTER_Q;
+    default: return id;
+    }
 }

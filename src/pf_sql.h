@@ -27,6 +27,19 @@ typedef enum {
     PF_SQL_FINDINGS_LIST_T,
     PF_SQL_FINDINGS_AFTER_T,
     PF_SQL_DATA_VERSION,
+    /* the quick forms of the lists above (pf_sql_quick) */
+    PF_SQL_TENANTS_LIST_Q,
+    PF_SQL_TENANTS_AFTER_Q,
+    PF_SQL_IDENTITIES_LIST_Q,
+    PF_SQL_IDENTITIES_LIST_T_Q,
+    PF_SQL_IDENTITIES_AFTER_Q,
+    PF_SQL_IDENTITIES_AFTER_T_Q,
+    PF_SQL_FINDINGS_LIST_Q,
+    PF_SQL_FINDINGS_LIST_T_Q,
+    PF_SQL_FINDINGS_AFTER_Q,
+    PF_SQL_FINDINGS_AFTER_T_Q,
+    PF_SQL_ROLES_LIST_Q,
+    PF_SQL_ROLES_AFTER_Q,
     /* webhooks API */
     PF_SQL_WEBHOOKS_LIST,
     PF_SQL_WEBHOOKS_AFTER,
@@ -50,9 +63,14 @@ typedef struct {
 
 extern const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_];
 
+/* A list statement's quick form: the page alone, in list order, which
+ * returns no row for an empty page or a foreign tenant; then the complete
+ * form (id itself) answers. id itself where there is no quick form. */
+pf_sql_id pf_sql_quick(pf_sql_id id);
+
 /* Every row of a list statement starts with these columns; the row shape's
  * columns follow (see pf_sql.c). */
-enum { PF_LIST_TENANT_OK, PF_LIST_TOTAL, PF_LIST_VERSION, PF_LIST_NCOLS };
+enum { PF_LIST_VERSION, PF_LIST_TENANT_OK, PF_LIST_TOTAL, PF_LIST_NCOLS };
 
 /* Column positions of the row shapes the statements return. */
 enum { PF_TEN_ID, PF_TEN_NAME, PF_TEN_DOMAIN, PF_TEN_STATUS, PF_TEN_CONNECTED, PF_TEN_SYNC,

@@ -98,9 +98,11 @@ LISTS = ["pf_findings_list", "pf_findings_list_t", "pf_findings_after", "pf_find
          "pf_identities_list", "pf_identities_list_t", "pf_identities_after",
          "pf_identities_after_t", "pf_tenants_list", "pf_tenants_after", "pf_roles_list",
          "pf_roles_after", "pf_finding_get", "pf_identity_get", "pf_data_version"]
+QUICK = [label + "_q" for label in LISTS if label.endswith(("_list", "_list_t", "_after",
+                                                             "_after_t"))]
 
 
-@pytest.mark.parametrize("label", LISTS)
+@pytest.mark.parametrize("label", LISTS + QUICK)
 def test_sessions_settle_on_a_generic_plan(pg, statements, label):
     """apr_dbd declares every argument varchar. A statement whose one-off
     plans look cheaper than its generic plan is planned again on every
@@ -118,20 +120,36 @@ def test_sessions_settle_on_a_generic_plan(pg, statements, label):
     assert generic >= 3 and custom <= 5, (label, generic, custom)
 
 
-def test_tenant_lists_use_their_tenant_index(pg, statements):
+@pytest.mark.parametrize("form", ["", "_q"])
+def test_tenant_lists_use_their_tenant_index(pg, statements, form):
     customer, tenant = str(uuid.uuid4()), str(uuid.uuid4())
     common = [customer, tenant, tenant] + [None] * 6
-    plan = generic_plan(pg, statements["pf_findings_list_t"],
+    plan = generic_plan(pg, statements["pf_findings_list_t" + form],
                         [customer] + common[:3] + common + common + ["101", "0"])
     assert "findings_tenant_order_idx" in plan, plan
     common = [customer, tenant, tenant, None, None]
-    plan = generic_plan(pg, statements["pf_identities_list_t"],
+    plan = generic_plan(pg, statements["pf_identities_list_t" + form],
                         [customer] + common[:3] + common + common + ["101", "0"])
     assert "identities_tenant_list_idx" in plan, plan
 
 
+@pytest.mark.parametrize("label", QUICK)
+def test_quick_forms_read_the_page_in_index_order(pg, statements, label):
+    """The quick form of a list is the page query itself: its rows come in
+    list order straight from the index, with no sort anywhere in the plan;
+    the version, tenant check and total are computed once (InitPlans), not
+    per row."""
+    sql = statements[label]
+    plan = generic_plan(pg, sql, [a.strip("'") if a != "NULL" else None
+                                  for a in sample_args(sql)])
+    assert "Sort" not in plan, plan
+    assert plan.count("InitPlan") >= 3, plan
+    assert "Index Scan" in plan, plan
+
+
 @pytest.mark.parametrize("label,reads_version", [
-    ("pf_findings_list", True), ("pf_tenants_after", True), ("pf_webhooks_list", False),
+    ("pf_findings_list", True), ("pf_tenants_after", True), ("pf_findings_list_q", True),
+    ("pf_roles_after_q", True), ("pf_webhooks_list", False),
     ("pf_webhooks_after", False), ("pf_deliveries_list", False), ("pf_deliveries_after", False)])
 def test_only_kept_lists_read_the_data_version(pg, statements, label, reads_version):
     """The version is read for the list cache; webhooks and deliveries are
