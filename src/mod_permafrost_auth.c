@@ -25,6 +25,27 @@ int pf_is_ours(request_rec *r)
     return !err && h && strcasecmp(h, PF_HANDLER_NAME) == 0;
 }
 
+/* API paths name no file. Marked at translation, where the <Location>
+ * that sets the handler is already merged, so map_to_storage can skip
+ * httpd's directory and file walk: a stat of every path element and a
+ * look for .htaccess in each directory, on every request (mod_proxy skips
+ * it for its URLs the same way). Hooked last among the translators, so a
+ * request that Alias or RewriteRule maps to a file keeps the walk. */
+#define PF_NOTE_NO_FILE "permafrost-no-file"
+
+int pf_translate_name(request_rec *r)
+{
+    if (pf_is_ours(r)) {
+        apr_table_setn(r->notes, PF_NOTE_NO_FILE, "1");
+    }
+    return DECLINED;
+}
+
+int pf_map_to_storage(request_rec *r)
+{
+    return apr_table_get(r->notes, PF_NOTE_NO_FILE) ? OK : DECLINED;
+}
+
 typedef enum { PF_AUTH_OK, PF_AUTH_DENIED, PF_AUTH_UNAVAILABLE, PF_AUTH_ERROR } pf_auth_result;
 
 static pf_auth_result authenticate(request_rec *r, pf_req *rq)

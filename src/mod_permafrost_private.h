@@ -145,6 +145,8 @@ int pf_db_fail(request_rec *r, pf_db_status st);
 /* mod_permafrost_auth.c */
 int pf_access_checker(request_rec *r);
 int pf_is_ours(request_rec *r);
+int pf_translate_name(request_rec *r);
+int pf_map_to_storage(request_rec *r);
 
 /* mod_permafrost_shm.c: rate-limit counters in shared memory */
 int pf_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
