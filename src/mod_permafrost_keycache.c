@@ -1,9 +1,10 @@
 /* Valid API keys cached in shared memory, so a key seen recently by any
  * child process costs no database round trip. The table (core:
- * src/pf_keycache.c) lives in APR shared memory created in post_config,
- * guarded by a global mutex that `Mutex permafrost-keycache ...`
- * configures; both are kept in the parent's process pool across restarts,
- * like the rate-limit table (mod_permafrost_shm.c).
+ * src/pf_keycache.c) lives in APR shared memory created in post_config.
+ * Its writers are serialised by a global mutex that `Mutex
+ * permafrost-keycache ...` configures; lookups take no lock. Both are kept
+ * in the parent's process pool across restarts, like the rate-limit table
+ * (mod_permafrost_shm.c).
  *
  * Revocation stays effective: an entry answers for at most
  * PermafrostKeyCacheTTL seconds (60 at most) after the lookup that made it
@@ -147,12 +148,13 @@ static int kc_lock(request_rec *r)
     }
     rv = apr_global_mutex_lock(kc_mutex);
     if (rv != APR_SUCCESS) {
-        /* Without the lock the database answers: slower, never wrong. */
+        /* Without the lock nothing is stored or dropped: the database
+         * answers again next time; slower, never wrong. */
         if (!kc_broken_logged) {
             kc_broken_logged = 1;
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                          "PF00043: could not lock the key cache; keys are looked up in the "
-                          "database");
+                          "PF00043: could not lock the key cache; checked keys are not kept "
+                          "and are looked up in the database");
         }
         return 0;
     }
@@ -164,12 +166,13 @@ int pf_keycache_get(request_rec *r, const unsigned char *hash, pf_req *rq)
     pf_kc_key k;
     int hit;
 
-    if (!kc_lock(r)) {
+    /* Lookups take no lock (pf_keycache.h): on the hot path a global
+     * mutex was contended by every request thread of every child. */
+    if (!kc_table || pf_srv(r->server)->kc_ttl <= 0) {
         return 0;
     }
     hit = pf_kc_get(kc_table, hash, kc_gen, apr_time_sec(r->request_time),
                     (apr_uint32_t)pf_srv(r->server)->kc_ttl, &k);
-    apr_global_mutex_unlock(kc_mutex);
     if (!hit) {
         return 0;
     }

@@ -1,7 +1,10 @@
 /* A cache of valid API keys kept in one flat block of memory that several
  * processes map, each at its own address: the block holds integers and
- * characters only, never pointers. The caller serialises every call on a
- * table with a lock shared by all processes. No httpd dependency.
+ * characters only, never pointers. The caller serialises the writers
+ * (pf_kc_put, pf_kc_forget) with a lock shared by all processes; readers
+ * (pf_kc_get, pf_kc_live) take no lock and may run beside a writer: they
+ * read a set under its sequence number and retry, or miss, while a writer
+ * is in it. No httpd dependency.
  *
  * Entries are found by the 32-byte SHA-256 of the key text (never the key).
  * The table is set-associative: a hash selects one set of PF_KC_WAYS
@@ -11,7 +14,7 @@
  * generation starts with an empty cache without touching the block).
  *
  * Layout (offsets from the block's start, 8-byte aligned):
- *   header | entries[nsets * PF_KC_WAYS] */
+ *   header | sets[nsets] (a sequence number, then PF_KC_WAYS entries) */
 #ifndef PF_KEYCACHE_H
 #define PF_KEYCACHE_H
 
@@ -60,7 +63,8 @@ uint32_t pf_kc_capacity(const pf_kc_table *t);
 
 /* 1 and *out filled when the key with this hash was stored by generation
  * gen less than ttl seconds before now and has not expired by now; 0
- * otherwise (a miss). gen 0 and ttl 0 never hit. */
+ * otherwise (a miss; also when writers kept its set busy). gen 0 and ttl 0
+ * never hit. Needs no lock. */
 int pf_kc_get(const pf_kc_table *t, const unsigned char hash[PF_KC_HASH_LEN], uint32_t gen,
               int64_t now, uint32_t ttl, pf_kc_key *out);
 

@@ -1,12 +1,14 @@
 /* Key cache: sizes, hits and misses by TTL, key expiry and generation,
  * forgetting, eviction of the oldest entry in a full set, a model check,
- * and several processes sharing one table under a process-shared lock. */
+ * and several processes sharing one table: writers under a process-shared
+ * lock, readers without one. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS under -std=c11 */
 #include "tap.h"
 #include "pf_keycache.h"
 #include "pf_key.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -373,6 +375,66 @@ static void barrier(shared_head *sh, int which, int n)
     }
 }
 
+/* One set rewritten without pause by a writer thread (each store evicts
+ * the oldest of the set's entries, so ways go straight from one key to
+ * another) while a reader looks the keys up: every hit must carry the
+ * data of the key asked for, never words of another (a torn read). */
+enum { CHURN_KEYS = 3 * PF_KC_WAYS };
+
+struct churn {
+    pf_kc_table *t;
+    _Atomic int stop;
+    _Atomic int64_t clock;
+};
+
+static void *churn_writer(void *data)
+{
+    struct churn *c = data;
+    unsigned char h[CHURN_KEYS][PF_KC_HASH_LEN];
+    pf_kc_key k[CHURN_KEYS];
+
+    for (unsigned n = 0; n < CHURN_KEYS; n++) {
+        make_hash(n, h[n]);
+        make_key(n, &k[n]);
+    }
+    for (int64_t i = 1; !atomic_load(&c->stop); i++) {
+        pf_kc_put(c->t, h[i % CHURN_KEYS], 1, &k[i % CHURN_KEYS], i, i);
+        atomic_store(&c->clock, i);
+    }
+    return NULL;
+}
+
+static void test_readers_beside_a_writer(void)
+{
+    enum { READS = 3000000 };
+    void *mem;
+    struct churn c = { .t = new_table(PF_KC_WAYS, &mem) }; /* one set */
+    unsigned char h[CHURN_KEYS][PF_KC_HASH_LEN];
+    pf_kc_key k[CHURN_KEYS], got;
+    pthread_t w;
+    long hits = 0, bad = 0;
+
+    for (unsigned n = 0; n < CHURN_KEYS; n++) {
+        make_hash(n, h[n]);
+        make_key(n, &k[n]);
+    }
+    pthread_create(&w, NULL, churn_writer, &c);
+    for (long i = 0; i < READS; i++) {
+        unsigned n = (unsigned)(i % CHURN_KEYS);
+
+        if (pf_kc_get(c.t, h[n], 1, atomic_load(&c.clock), 1u << 30, &got)) {
+            hits++;
+            bad += !same_key(&got, &k[n]);
+        }
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(w, NULL);
+    ok(bad == 0 && hits > 1000,
+       "%d lookups beside a writer evicting in their set: %ld hits, %ld torn", READS, hits,
+       bad);
+    free(mem);
+}
+
 static void test_processes(void)
 {
     enum { NPROC = 4, NSLOTS = 512, STEPS = 200000, OWN = 20 };
@@ -428,20 +490,23 @@ static void test_processes(void)
                 seed ^= seed << 17;
                 n = 20 + (unsigned)(seed % 2000);
                 make_hash(n, h);
-                pthread_mutex_lock(&sh->lock);
                 if (seed & 0x100) {
                     make_key(n, &k);
+                    pthread_mutex_lock(&sh->lock);
                     pf_kc_put(ct, h, 1, &k, 100, 100);
+                    pthread_mutex_unlock(&sh->lock);
                 }
                 else if ((seed & 0xf000) == 0) {
+                    pthread_mutex_lock(&sh->lock);
                     pf_kc_forget(ct, h);
+                    pthread_mutex_unlock(&sh->lock);
                 }
                 else if (pf_kc_get(ct, h, 1, 100, 60, &got)) {
+                    /* no lock: readers run beside the writers */
                     make_key(n, &k);
                     nhit++;
                     bad += !same_key(&got, &k);
                 }
-                pthread_mutex_unlock(&sh->lock);
             }
             /* Then each child stores keys of its own for the parent to find
              * (after the others stopped: generation 1 takes generation 2's
@@ -481,8 +546,8 @@ static void test_processes(void)
     ok(children_ok, "%d children ran", NPROC);
     ok(seen_from_parent, "every child found the 20 keys the parent stored");
     ok(wrong == 0 && hits > 10000,
-       "%d processes x %d steps on one crowded table: %d hits, none with another key's data",
-       NPROC, STEPS, hits);
+       "%d processes x %d steps on one crowded table, lookups without the lock: %d hits, "
+       "none with another key's data", NPROC, STEPS, hits);
     ok(seen_from_children, "the parent finds the %d keys each child stored (generation 2)", OWN);
     pthread_mutex_destroy(&sh->lock);
     munmap(map, head + tsize);
@@ -496,6 +561,7 @@ int main(void)
     test_eviction();
     test_sets_fill_independently();
     test_model();
+    test_readers_beside_a_writer();
     test_processes();
     return tap_done();
 }
