@@ -2,6 +2,8 @@
  * prepared under labels at startup; requests only run them. */
 #include "mod_permafrost_private.h"
 
+#include <libpq-fe.h>
+
 void pf_db_prepare_all(server_rec *s)
 {
     pf_srv_cfg *c = pf_srv(s);
@@ -38,6 +40,34 @@ static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
         }
     }
     PF_DBLOG(r, s, APLOG_INFO, "PF00008: prepared the statements again on a reconnected session");
+}
+
+/* Timestamps are read as PostgreSQL prints them in the ISO DateStyle
+ * (pf_sql.c's UTC, pf_ts_rfc3339). DateStyle is a session setting that a
+ * server, database or role may default otherwise, so a session that does
+ * not print ISO is switched once; libpq keeps the setting the server last
+ * reported, so the check costs no round trip. */
+static void session_iso(request_rec *r, server_rec *s, ap_dbd_t *dbd)
+{
+    PGconn *pg;
+    PGresult *res;
+    const char *style;
+
+    if (strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0
+        || !(pg = apr_dbd_native_handle(dbd->driver, dbd->handle))) {
+        return;
+    }
+    style = PQparameterStatus(pg, "DateStyle");
+    if (style && strncmp(style, "ISO", 3) == 0) {
+        return;
+    }
+    res = PQexec(pg, "SET DateStyle TO ISO");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        PF_DBLOG(r, s, APLOG_WARNING,
+                 "PF00045: could not set DateStyle ISO on a pooled connection (it prints "
+                 "%s): %s", style ? style : "an unknown style", PQerrorMessage(pg));
+    }
+    PQclear(res);
 }
 
 typedef struct {
@@ -93,6 +123,7 @@ pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **
             return PF_DB_UNAVAILABLE;
         }
         rows->dbd = dbd;
+        session_iso(r, s, dbd);
         stmt = apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING);
         if (!stmt) {
             PF_DBLOG(r, s, APLOG_ERR, "PF00005: statement %s was not prepared on this connection",

@@ -22,10 +22,63 @@ json_t *pf_shape_json_text(const char *text, json_t *fallback)
     return j;
 }
 
+int pf_ts_rfc3339(const char *pg, char out[PF_TS_SIZE])
+{
+    /* Digit runs of the form: year (4 or more), month, day, hour, minute,
+     * second, each followed by its separator. */
+    static const char seps[] = "-- ::";
+    const char *s = pg;
+    size_t n = 0, run;
+
+    if (strcmp(s, "infinity") == 0 || strcmp(s, "-infinity") == 0) {
+        return 0;
+    }
+    for (int part = 0; part < 6; part++) {
+        run = strspn(s, "0123456789");
+        if (part == 0 ? run < 4 || run > 9 : run != 2) {
+            return -1;
+        }
+        memcpy(out + n, s, run);
+        n += run;
+        s += run;
+        if (part < 5) {
+            if (*s != seps[part]) {
+                return -1;
+            }
+            out[n++] = part == 2 ? 'T' : *s;
+            s++;
+        }
+    }
+    out[n++] = '.';
+    run = 0;
+    if (*s == '.') {
+        s++;
+        run = strspn(s, "0123456789");
+        if (run < 1 || run > 6) {
+            return -1;
+        }
+        memcpy(out + n, s, run);
+        n += run;
+        s += run;
+    }
+    memset(out + n, '0', 6 - run);
+    n += 6 - run;
+    /* Years before the common era lose their marker, as to_char's YYYY
+     * loses it. */
+    if (*s != '\0' && strcmp(s, " BC") != 0) {
+        return -1;
+    }
+    out[n++] = 'Z';
+    out[n] = '\0';
+    return (int)n;
+}
+
 /* A flat row shape: each member's key and the column it comes from. The
  * same table builds a jansson object and writes JSON text directly, so the
  * two can never disagree. */
-typedef enum { FK_STR, FK_BOOL } field_kind;
+/* FK_TS: a timestamp column selected as UTC wall-clock time (pf_sql.c's
+ * UTC), shown as RFC 3339. */
+typedef enum { FK_STR, FK_BOOL, FK_TS } field_kind;
 
 typedef struct {
     const char *key;
@@ -40,8 +93,8 @@ static const field tenant_fields[] = {
     { "displayName", PF_TEN_NAME, FK_STR },
     { "primaryDomain", PF_TEN_DOMAIN, FK_STR },
     { "status", PF_TEN_STATUS, FK_STR },
-    { "connectedAt", PF_TEN_CONNECTED, FK_STR },
-    { "lastSyncAt", PF_TEN_SYNC, FK_STR },
+    { "connectedAt", PF_TEN_CONNECTED, FK_TS },
+    { "lastSyncAt", PF_TEN_SYNC, FK_TS },
 };
 
 static const field identity_fields[] = {
@@ -53,8 +106,8 @@ static const field identity_fields[] = {
     { "appId", PF_IDN_APP, FK_STR },
     { "objectId", PF_IDN_OBJECT, FK_STR },
     { "enabled", PF_IDN_ENABLED, FK_BOOL },
-    { "createdAt", PF_IDN_CREATED, FK_STR },
-    { "lastSignInAt", PF_IDN_SIGNIN, FK_STR },
+    { "createdAt", PF_IDN_CREATED, FK_TS },
+    { "lastSignInAt", PF_IDN_SIGNIN, FK_TS },
 };
 
 static const field role_assignment_fields[] = {
@@ -63,7 +116,7 @@ static const field role_assignment_fields[] = {
     { "roleDefinitionId", PF_RA_ROLEDEF, FK_STR },
     { "scope", PF_RA_SCOPE, FK_STR },
     { "assignmentType", PF_RA_TYPE, FK_STR },
-    { "createdAt", PF_RA_CREATED, FK_STR },
+    { "createdAt", PF_RA_CREATED, FK_TS },
 };
 
 static const field finding_fields[] = {
@@ -74,9 +127,9 @@ static const field finding_fields[] = {
     { "findingType", PF_FND_TYPE, FK_STR },
     { "title", PF_FND_TITLE, FK_STR },
     { "identityId", PF_FND_IDENTITY, FK_STR },
-    { "firstSeenAt", PF_FND_FIRST, FK_STR },
-    { "lastSeenAt", PF_FND_LAST, FK_STR },
-    { "resolvedAt", PF_FND_RESOLVED, FK_STR },
+    { "firstSeenAt", PF_FND_FIRST, FK_TS },
+    { "lastSeenAt", PF_FND_LAST, FK_TS },
+    { "resolvedAt", PF_FND_RESOLVED, FK_TS },
 };
 
 static json_t *shape_fields(const field *f, size_t n, const char *const *c)
@@ -85,8 +138,20 @@ static json_t *shape_fields(const field *f, size_t n, const char *const *c)
 
     for (size_t i = 0; i < n; i++) {
         const char *v = c[f[i].col];
-        json_object_set_new(o, f[i].key, f[i].kind == FK_BOOL ? pf_json_bool_text(v)
-                                                              : pf_json_str(v));
+        json_t *j;
+        char ts[PF_TS_SIZE];
+        int tn;
+
+        if (f[i].kind == FK_BOOL) {
+            j = pf_json_bool_text(v);
+        }
+        else if (f[i].kind == FK_TS && v && (tn = pf_ts_rfc3339(v, ts)) >= 0) {
+            j = tn ? json_stringn(ts, (size_t)tn) : json_null();
+        }
+        else {
+            j = pf_json_str(v);
+        }
+        json_object_set_new(o, f[i].key, j);
     }
     return o;
 }
@@ -100,8 +165,22 @@ static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const 
         pf_jbuf_raw(b, i ? ",\"" : "{\"", 2);
         pf_jbuf_raw(b, f[i].key, strlen(f[i].key));
         pf_jbuf_raw(b, "\":", 2);
+        char ts[PF_TS_SIZE];
+        int tn;
+
         if (f[i].kind == FK_BOOL) {
             pf_jbuf_bool_text(b, v);
+        }
+        else if (f[i].kind == FK_TS && v && (tn = pf_ts_rfc3339(v, ts)) >= 0) {
+            /* Digits and separators only: nothing to escape. */
+            if (tn) {
+                pf_jbuf_raw(b, "\"", 1);
+                pf_jbuf_raw(b, ts, (size_t)tn);
+                pf_jbuf_raw(b, "\"", 1);
+            }
+            else {
+                pf_jbuf_lit(b, "null");
+            }
         }
         else {
             pf_jbuf_str(b, v);

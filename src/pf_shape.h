@@ -30,6 +30,15 @@ int pf_write_delivery(pf_jbuf *b, const char *const *c);
 json_t *pf_shape_list_meta(long long total, long long limit, long long offset,
                            const char *tenant);
 
+/* A timestamp as PostgreSQL prints a timestamp without time zone in the
+ * ISO DateStyle ("2026-12-06 20:45:00.12", the statements select UTC
+ * wall-clock time) written as the API shows it, RFC 3339 in UTC with
+ * microseconds: "2026-12-06T20:45:00.120000Z". Returns the length written
+ * to out, 0 for an infinite timestamp (shown as null) and -1 for text not
+ * in that form (shown as it is). */
+#define PF_TS_SIZE 40
+int pf_ts_rfc3339(const char *pg, char out[PF_TS_SIZE]);
+
 /* Parses stored JSON text (jsonb output); on failure returns fallback. */
 json_t *pf_shape_json_text(const char *text, json_t *fallback);
 

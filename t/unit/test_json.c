@@ -54,12 +54,31 @@ int main(void)
     const char *finding[PF_FND_LIST_NCOLS] = {
         "01a19466-a65a-73ab-9220-cf84e9ee8175", "a686be27-8585-4cb3-9903-e10bb34bfef5",
         "critical", "open", "standing_privileged_access", "Title \"quoted\"\n\xff", NULL,
-        "2026-10-31T23:58:37.658682Z", "2026-10-31T23:58:37.658682Z", NULL,
+        "2026-10-31 23:58:37.658682", "2026-10-31 23:58:37", NULL,
     };
     const char *identity[PF_IDN_NCOLS] = { "id", "t", "user", "Name", NULL, NULL, "obj", "t",
-                                           "2026-01-01T00:00:00.000000Z", NULL };
+                                           "2026-01-01 00:00:00.1", "infinity" };
     const char *tenant[PF_TEN_NCOLS] = { "id", "Contoso \\ Ltd", NULL, "active",
-                                         "2026-01-01T00:00:00.000000Z", NULL };
+                                         "2026-01-01 00:00:00", "not a time" };
+    /* PostgreSQL's ISO text of a timestamp (no zone) and to_char's
+     * 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' of the same value, as t/test_timestamps.py
+     * checks them against the server itself. */
+    static const char *const ts_cases[][2] = {
+        { "2026-12-06 20:45:00.123456", "2026-12-06T20:45:00.123456Z" },
+        { "2026-12-06 20:45:00.12", "2026-12-06T20:45:00.120000Z" },
+        { "2026-12-06 20:45:00", "2026-12-06T20:45:00.000000Z" },
+        { "2026-12-06 20:45:00.000001", "2026-12-06T20:45:00.000001Z" },
+        { "0044-03-15 12:00:00.5 BC", "0044-03-15T12:00:00.500000Z" },
+        { "12000-01-01 00:00:00", "12000-01-01T00:00:00.000000Z" },
+        { "294276-12-31 23:59:59.999999", "294276-12-31T23:59:59.999999Z" },
+    };
+    static const char *const ts_bad[] = {
+        "", "2026-12-06", "2026-12-06T20:45:00", "06/12/2026 20:45:00.12",
+        "Sun Dec 06 20:45:00.12 2026", "06.12.2026 20:45:00.12", "2026-12-06 20:45:00.",
+        "2026-12-06 20:45:00.1234567", "2026-12-06 20:45:00+00", "2026-12-06 20:45:00 AD",
+        "026-12-06 20:45:00", "2026-1-06 20:45:00", "2026-12-06 20:45:0",
+        "1234567890-01-01 00:00:00",
+    };
     pf_jbuf b;
     size_t len;
     char *big;
@@ -118,6 +137,37 @@ int main(void)
            "5000 mixed strings (%d valid UTF-8) written alike (%d differ)", valid, differ);
     }
 
+    for (size_t i = 0; i < sizeof(ts_cases) / sizeof(ts_cases[0]); i++) {
+        char out[PF_TS_SIZE];
+        int n = pf_ts_rfc3339(ts_cases[i][0], out);
+        ok(n == (int)strlen(ts_cases[i][1]) && strcmp(out, ts_cases[i][1]) == 0,
+           "timestamp %s written as %s", ts_cases[i][0], n > 0 ? out : "(nothing)");
+    }
+    for (size_t i = 0; i < sizeof(ts_bad) / sizeof(ts_bad[0]); i++) {
+        char out[PF_TS_SIZE];
+        ok(pf_ts_rfc3339(ts_bad[i], out) == -1, "\"%s\" is not a timestamp text", ts_bad[i]);
+    }
+    {
+        char out[PF_TS_SIZE];
+        ok(pf_ts_rfc3339("infinity", out) == 0 && pf_ts_rfc3339("-infinity", out) == 0,
+           "infinite timestamps are shown as null");
+    }
+    {
+        json_t *j = pf_shape_finding_row(finding);
+        is_str(json_string_value(json_object_get(j, "firstSeenAt")),
+               "2026-10-31T23:58:37.658682Z", "a finding's firstSeenAt in RFC 3339");
+        is_str(json_string_value(json_object_get(j, "lastSeenAt")),
+               "2026-10-31T23:58:37.000000Z", "whole seconds keep six digits");
+        ok(json_is_null(json_object_get(j, "resolvedAt")), "no resolvedAt is null");
+        json_decref(j);
+        j = pf_shape_identity(identity);
+        ok(json_is_null(json_object_get(j, "lastSignInAt")), "an infinite time is null");
+        json_decref(j);
+        j = pf_shape_tenant(tenant);
+        is_str(json_string_value(json_object_get(j, "lastSyncAt")), "not a time",
+               "text that is not a timestamp is shown as it is");
+        json_decref(j);
+    }
     same_row(p, pf_write_finding_row, pf_shape_finding_row, finding, "finding row");
     same_row(p, pf_write_identity, pf_shape_identity, identity, "identity, enabled");
     identity[PF_IDN_ENABLED] = "f";

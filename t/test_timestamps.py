@@ -1,0 +1,129 @@
+"""Timestamps are selected as UTC wall-clock time and written as RFC 3339 by
+the module (pf_ts_rfc3339), not by to_char on every row: every value must
+still read exactly as to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') prints
+it, through lists, details, cursors, and sessions whose DateStyle is not
+ISO."""
+import urllib.parse
+
+import pytest
+
+import pfstack
+from conftest import Client
+
+TENANT = "7d1c40a4-1b4c-4c51-9c3f-0a5e2d7c9e11"
+FMT = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+# first_seen_at, last_seen_at, resolved_at: whole seconds, trailing zeros,
+# one microsecond, a zone other than UTC, a year past 9999, before the
+# common era, and infinity where the API allows null.
+TIMES = [
+    ("2026-12-06 20:45:00+00", "2026-12-06 20:45:00.12+00", None),
+    ("2026-12-06 20:45:00.000001+00", "2026-12-06 20:45:00.1+05:30", "infinity"),
+    ("2026-12-06 20:45:00.999999-03", "2026-12-06 23:59:59.999999+00", "-infinity"),
+    ("12000-01-01 00:00:00+00", "2026-01-01 00:00:00+00", "2026-02-28 12:00:00.5+00"),
+    ("0044-03-15 12:00:00.5+00 BC", "1970-01-01 00:00:00+00", None),
+    ("2026-12-06 20:45:00.12+00", "2026-12-06 20:45:00.120001+00", None),
+]
+
+
+@pytest.fixture(scope="module")
+def times(world, pg):
+    cid = world.customer("Clock Co")
+    world.tenant(cid, TENANT, "Clock Tenant")
+    key, _ = world.key(cid)
+    values = ", ".join(
+        f"('{cid}', '{TENANT}', 'critical', 'open', 'clock', 'finding {i}', "
+        f"'{a}'::timestamptz, '{b}'::timestamptz, {'NULL' if c is None else repr(c)}::timestamptz)"
+        for i, (a, b, c) in enumerate(TIMES))
+    pg.psql("INSERT INTO permafrost.findings (customer_id, tenant_id, severity, status, "
+            "finding_type, title, first_seen_at, last_seen_at, resolved_at) VALUES " + values)
+    pg.psql(f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, display_name, "
+            f"created_at, last_sign_in_at) VALUES ('{cid}', '{TENANT}', 'user', 'Clock User', "
+            f"'2026-12-06 20:45:00.5+00', 'infinity')")
+    return cid, key
+
+
+def expected(pg, table, cid, cols):
+    sel = ", ".join(f"to_char({c} AT TIME ZONE 'UTC', {FMT})" for c in cols)
+    out = pg.psql(f"SELECT id, {sel} FROM permafrost.{table} WHERE customer_id = '{cid}'")
+    return {line.split("|")[0]: [v or None for v in line.split("|")[1:]]
+            for line in out.splitlines()}
+
+
+# A year past 9999 is outside RFC 3339 and the contract's pattern, printed
+# by to_char as it is by the module: these answers are compared with the
+# database's, not with the schema.
+def check_findings(c, pg, cid, key):
+    want = expected(pg, "findings", cid, ["first_seen_at", "last_seen_at", "resolved_at"])
+    r = c.get("/api/v1/findings?limit=100", key, validate=False)
+    assert r.status == 200, r.body
+    got = {f["id"]: [f["firstSeenAt"], f["lastSeenAt"], f["resolvedAt"]]
+           for f in r.json()["data"]}
+    assert got == want and len(got) == len(TIMES)
+    for fid, w in want.items():
+        r = c.get(f"/api/v1/findings/{fid}", key, validate=False)
+        assert r.status == 200, r.body
+        d = r.json()["data"]
+        assert [d["firstSeenAt"], d["lastSeenAt"], d["resolvedAt"]] == w
+    return want
+
+
+def test_list_and_detail_read_as_to_char_prints(client, pg, times):
+    cid, key = times
+    want = check_findings(client, pg, cid, key)
+    # The cases above are really there: a zone, the BC year, an infinity.
+    flat = [v for w in want.values() for v in w]
+    assert "0044-03-15T12:00:00.500000Z" in flat and "12000-01-01T00:00:00.000000Z" in flat
+    assert "2026-12-06T15:15:00.100000Z" in flat and "2026-12-06T23:45:00.999999Z" in flat
+    idn = expected(pg, "identities", cid, ["created_at", "last_sign_in_at"])
+    r = client.get("/api/v1/identities", key)
+    assert r.status == 200, r.body
+    assert {i["id"]: [i["createdAt"], i["lastSignInAt"]] for i in r.json()["data"]} == idn
+    (iid, (created, signin)), = idn.items()
+    assert created == "2026-12-06T20:45:00.500000Z" and signin is None
+    r = client.get(f"/api/v1/identities/{iid}", key)
+    assert r.status == 200 and r.json()["data"]["createdAt"] == created
+
+
+def page_by_cursor(c, key):
+    """The cursor keeps the last row's first_seen_at as selected: a page at a
+    time by cursor gives the same rows as one page, whatever the value."""
+    r = c.get("/api/v1/findings?limit=100", key, validate=False)
+    whole = [f["id"] for f in r.json()["data"]]
+    got, cursor = [], None
+    for _ in range(len(TIMES) + 2):
+        q = {"limit": 1}
+        if cursor:
+            q["cursor"] = cursor
+        r = c.get("/api/v1/findings?" + urllib.parse.urlencode(q), key, validate=False)
+        assert r.status == 200, r.body
+        got += [f["id"] for f in r.json()["data"]]
+        cursor = r.json()["meta"]["nextCursor"]
+        if not cursor:
+            break
+    assert got == whole and len(got) == len(TIMES)
+
+
+def test_cursor_pages_cross_odd_timestamps(client, times):
+    page_by_cursor(client, times[1])
+
+
+def test_sessions_in_another_datestyle_and_zone(rundir, pg, times):
+    """A database whose sessions print dates in another style and live in
+    another time zone: the module sets its own sessions to ISO and reads
+    UTC, so answers and cursors are unchanged."""
+    cid, key = times
+    pg.psql("ALTER DATABASE permafrost SET DateStyle = 'SQL, DMY'", pg.admin_dsn)
+    pg.psql("ALTER DATABASE permafrost SET TimeZone = 'America/St_Johns'", pg.admin_dsn)
+    try:
+        assert pg.psql("SELECT '2026-12-06 20:45:00+00'::timestamptz::text") \
+            == "06/12/2026 17:15:00 NST"
+        h = pfstack.Httpd(f"{rundir}/datestyle", pg.dsn)
+        h.start()
+        try:
+            check_findings(Client(h.port), pg, cid, key)
+            page_by_cursor(Client(h.port), key)
+        finally:
+            h.stop()
+    finally:
+        pg.psql("ALTER DATABASE permafrost RESET DateStyle", pg.admin_dsn)
+        pg.psql("ALTER DATABASE permafrost RESET TimeZone", pg.admin_dsn)
