@@ -6,6 +6,7 @@
 #include "pf_routes.h"
 #include "pf_keycache.h"
 #include "pf_listcache.h"
+#include "pf_gate.h"
 
 #include <ap_mpm.h>
 #include <apr_optional.h>
@@ -29,6 +30,7 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->kc_slots = PF_UNSET;
     c->lc_on = PF_UNSET;
     c->lc_size = PF_UNSET;
+    c->db_gate = PF_UNSET;
     return c;
 }
 
@@ -47,6 +49,7 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->kc_slots = base->kc_slots; /* global only */
     c->lc_on = add->lc_on != PF_UNSET ? add->lc_on : base->lc_on;
     c->lc_size = base->lc_size;   /* global only */
+    c->db_gate = base->db_gate;   /* global only */
     return c;
 }
 
@@ -234,6 +237,48 @@ void pf_listcache_child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+static const char *set_db_gate(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err) {
+        return err;
+    }
+    if (strcasecmp(arg, "off") == 0) {
+        v = 0;
+    }
+    else if (whole_number(arg, 1, 10000, &v) != 0) {
+        return "PermafrostDatabaseConcurrency must be a whole number from 1 to 10000, or off";
+    }
+    pf_srv(cmd->server)->db_gate = v;
+    return NULL;
+}
+
+/* One gate per child process, shared by its threads and every virtual
+ * host: it bounds the statements this process has in flight. A process of
+ * one thread (prefork) never has more than one. */
+void pf_dbgate_child_init(apr_pool_t *p, server_rec *s)
+{
+    long n = pf_srv(s)->db_gate;
+    struct pf_gate *gate = NULL;
+    int threaded = AP_MPMQ_NOT_SUPPORTED;
+
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+    if (n > 0 && threaded != AP_MPMQ_NOT_SUPPORTED) {
+        apr_status_t rv = pf_gate_create(&gate, p, (unsigned)n);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                         "PF00046: no database gate in this process; requests use the pool "
+                         "as they come");
+            gate = NULL;
+        }
+    }
+    for (server_rec *sv = s; sv; sv = sv->next) {
+        pf_srv(sv)->gate = gate;
+    }
+}
+
 /* Webhook directives: global only, one drainer serves the whole httpd. */
 static const char *set_wh_int(cmd_parms *cmd, void *dconf, const char *arg)
 {
@@ -329,6 +374,9 @@ static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostListCacheSize", set_list_cache_size, NULL, RSRC_CONF,
                   "MiB of list answers each child process keeps (default 16, prefork 2; "
                   "0: none)"),
+    AP_INIT_TAKE1("PermafrostDatabaseConcurrency", set_db_gate, NULL, RSRC_CONF,
+                  "Requests of one child process running statements at once; the others "
+                  "wait their turn in arrival order (default off)"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,
@@ -399,6 +447,7 @@ static void pf_register_hooks(apr_pool_t *p)
     ap_hook_post_config(pf_keycache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_keycache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_listcache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pf_dbgate_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(pf_translate_name, NULL, NULL, APR_HOOK_LAST);
     ap_hook_map_to_storage(pf_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);

@@ -42,9 +42,11 @@ SOAK = 30 if QUICK else 300
 # longer than DBDExptime when it next comes up, and reopening it (a new
 # backend, every statement prepared again) mid-run showed as 200-300 ms
 # p99 spikes on the details.
+# The database gate lets 4 requests per child (8 in all on 2 cores) run
+# statements at once, the others in arrival order (README, "Database gate").
 TUNING = ("StartServers 2\nServerLimit 2\nThreadsPerChild 32\nMinSpareThreads 16\n"
           "MaxSpareThreads 64\nMaxRequestWorkers 64\nDBDMin 32\nDBDKeep 32\nDBDMax 32\n"
-          "DBDExptime 3600\n")
+          "DBDExptime 3600\nPermafrostDatabaseConcurrency 4\n")
 EXTRA = os.environ.get("PF_BENCH_EXTRA_CONF", TUNING + "PermafrostRateLimit off\n"
                        f"Listen 127.0.0.1:{RL_PORT}\n<VirtualHost 127.0.0.1:{RL_PORT}>\n"
                        "    PermafrostRateLimit 1000000000 900\n</VirtualHost>\n"
@@ -317,7 +319,8 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
         f"{RUNS} runs of {DURATION} per case after a 2 s warm-up, each case started once the "
         f"database is idle (figures: medians of the runs); httpd event MPM, 2 children x 32 threads, "
         f"32 pooled connections each (opened at start, none closed for idling: DBDMin = DBDKeep "
-        f"= DBDMax = 32, DBDExptime 3600); key cache and list cache "
+        f"= DBDMax = 32, DBDExptime 3600); `PermafrostDatabaseConcurrency 4` (statements "
+        f"of at most 4 requests per child in flight); key cache and list cache "
         f"on; rate limit off on the main port, on (never reached) on a second port; "
         f"`uncached_*` cases on a port with `PermafrostListCache off`.", "",
         f"Data: {total:,} findings in all, the big customer {BIG:,}; the filtered page "

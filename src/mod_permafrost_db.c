@@ -2,6 +2,8 @@
  * prepared under labels at startup; requests only run them. */
 #include "mod_permafrost_private.h"
 
+#include "pf_gate.h"
+
 #include <libpq-fe.h>
 
 void pf_db_prepare_all(server_rec *s)
@@ -75,14 +77,24 @@ typedef struct {
     pf_req *rq;
 } conn_hold;
 
+/* Hands back the connection and the gate's place, whichever is held. */
+static void release(request_rec *r, pf_req *rq)
+{
+    if (rq->dbd) {
+        pf_srv(r->server)->dbd.close(r->server, rq->dbd);
+        rq->dbd = NULL;
+    }
+    if (rq->gated) {
+        rq->gated = 0;
+        pf_gate_leave(pf_srv(r->server)->gate);
+    }
+}
+
 static apr_status_t release_conn(void *data)
 {
     conn_hold *h = data;
 
-    if (h->rq->dbd) {
-        pf_srv(h->r->server)->dbd.close(h->r->server, h->rq->dbd);
-        h->rq->dbd = NULL;
-    }
+    release(h->r, h->rq);
     return APR_SUCCESS;
 }
 
@@ -171,6 +183,11 @@ pf_db_status pf_db_select(request_rec *r, pf_sql_id id, int nargs, const char **
         apr_pool_cleanup_register(r->pool, h, release_conn, apr_pool_cleanup_null);
         rq->dbd_release = 1;
     }
+    /* A place in the gate (PermafrostDatabaseConcurrency) comes before a
+     * connection and goes with it. */
+    if (!rq->dbd && !rq->gated && pf_srv(r->server)->gate) {
+        rq->gated = pf_gate_enter(pf_srv(r->server)->gate, r->pool) == APR_SUCCESS;
+    }
     return pf_db_run(r, r->pool, r->server, &rq->dbd, id, nargs, args, rows);
 }
 
@@ -178,9 +195,8 @@ void pf_db_release(request_rec *r)
 {
     pf_req *rq = pf_req_get(r);
 
-    if (rq->dbd) {
-        pf_srv(r->server)->dbd.close(r->server, rq->dbd);
-        rq->dbd = NULL;
+    if (rq) {
+        release(r, rq);
     }
 }
 

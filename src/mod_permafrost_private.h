@@ -68,6 +68,9 @@ typedef struct {
     int lc_on;            /* PermafrostListCache; PF_UNSET: on */
     long lc_size;         /* PermafrostListCacheSize, MiB per process (main server only) */
     struct pf_lc *lc;     /* this child process's cache, or NULL */
+    /* database gate (pf_gate.h) */
+    long db_gate;         /* PermafrostDatabaseConcurrency per process; 0: off (main only) */
+    struct pf_gate *gate; /* this child process's gate, or NULL */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"
@@ -91,6 +94,7 @@ typedef struct {
     apr_int64_t rl_reset;
     ap_dbd_t *dbd;        /* this request's pooled connection, if any */
     int dbd_release;      /* the cleanup that hands it back is registered */
+    int gated;            /* holds a place in the database gate */
 } pf_req;
 
 /* mod_permafrost.c */
@@ -195,6 +199,7 @@ void pf_keycache_forget(request_rec *r, const unsigned char *hash);
 
 /* mod_permafrost.c: the list cache of this child process */
 void pf_listcache_child_init(apr_pool_t *p, server_rec *s);
+void pf_dbgate_child_init(apr_pool_t *p, server_rec *s);
 
 /* mod_permafrost_webhook.c: the delivery drainer (mod_watchdog) */
 int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s);

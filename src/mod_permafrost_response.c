@@ -29,6 +29,9 @@ static void add_common_headers(request_rec *r, int status)
 
 int pf_send_body(request_rec *r, int status, const char *body, size_t len, const char *etag)
 {
+    /* The answer is complete in memory: the connection (and the gate's
+     * place) goes back before a slow client can hold it. */
+    pf_db_release(r);
     r->status = status;
     add_common_headers(r, status);
     if (etag) {
