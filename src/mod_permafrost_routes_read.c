@@ -141,20 +141,26 @@ static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char 
     pf_lc_hit hit;
     pf_rows res;
     pf_db_status st;
-    int current = 0;
+    int known = 0;
+    long long version = 0;
 
     if (!pf_lc_get(cache, key, r->pool, &hit)) {
         return 0;
     }
     st = pf_db_select(r, PF_SQL_DATA_VERSION, 1, args, &res);
     while (st == PF_DB_OK && pf_db_next(r, &res, cols, 1)) {
-        current = cols[0] && apr_atoi64(cols[0]) == hit.version;
+        known = cols[0] != NULL;
+        version = known ? apr_atoi64(cols[0]) : 0;
     }
     if (st != PF_DB_OK) {
         *rv = pf_db_fail(r, st);
         return 1;
     }
-    if (current) {
+    /* While this request waited for a connection (the gate, a full pool),
+     * another may have kept the answer at the current version: look again
+     * before reading the page. */
+    if (known && (version == hit.version
+                  || (pf_lc_get(cache, key, r->pool, &hit) && version == hit.version))) {
         *rv = pf_send_text_cached(r, hit.body, hit.len, hit.etag);
         return 1;
     }

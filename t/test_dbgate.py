@@ -13,7 +13,7 @@ import pytest
 import pfstack
 from conftest import Client
 from test_keycache import ROLE, su, answers, check_error_log  # noqa: F401
-from test_listcache import held_totals, start, two  # noqa: F401
+from test_listcache import held_totals, read_once_rounds, start, two  # noqa: F401
 
 # Connections opened (and their statements prepared) when the child starts:
 # one opened during a burst would wait on the lock below while preparing.
@@ -71,6 +71,20 @@ def test_a_list_burst_with_the_cache_and_one_place(rundir, pg, su, two):  # noqa
         fid = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id = '{cid}' LIMIT 1")
         got = answers(h.port, key, n=24, conns=12, path=f"/api/v1/findings/{fid}")
         assert {s for s, _, _ in got} == {200}
+    finally:
+        h.stop()
+    check_error_log(h)
+
+
+def test_a_burst_after_a_write_reads_the_page_once(rundir, pg, su, two):  # noqa: F811
+    """The list cache's own test with one place: requests that waited in
+    the gate while the leader read the page find its answer when their turn
+    comes (they look at the cache again after reading the version), instead
+    of each reading the page once more."""
+    h = start(rundir, pg, "dbgate-listcache", "PermafrostDatabaseConcurrency 1", mpm="event",
+              processes=ONE_CHILD)
+    try:
+        read_once_rounds(h, pg, su, two)
     finally:
         h.stop()
     check_error_log(h)

@@ -217,6 +217,10 @@ def test_a_page_is_read_once_while_a_burst_waits_for_it(threaded, pg, su, two): 
     """12 requests at once for a page nobody keeps yet, then for the same
     page after a write: each time one request reads the page and the others
     wait for its answer (one list statement, not twelve)."""
+    read_once_rounds(threaded, pg, su, two)
+
+
+def read_once_rounds(threaded, pg, su, two):  # noqa: F811
     (cid, key), _ = two
     path = "/api/v1/findings?severity=critical,high&limit=7"
     assert Client(threaded.port).get("/api/v1/tenants", key, validate=False).status == 200
