@@ -69,10 +69,6 @@
     " rr.current_role_name, rr.recommended_role_name, rr.scope," \
     " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
 
-#define ROLE_FROM \
-    " FROM permafrost.role_recommendations rr JOIN permafrost.identities i" \
-    "   ON i.customer_id = rr.customer_id AND i.id = rr.identity_id"
-
 #define ROLE_WHERE \
     " WHERE rr.customer_id = " P_UUID TENANT_FILTER("rr.tenant_id") \
     UUID_FILTER("rr.identity_id")
@@ -199,11 +195,27 @@
          ONLY_LIMIT, "p.k1, p.k2")
 #define ROLE_AFTER \
     " AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")"
+/* A page of roles is read in two steps: its ids and keys first, in list
+ * order, from the recommendations alone; then those rows and their
+ * identities by primary key. With the identities joined first, the generic
+ * plan (whose LIMIT is unknown, so it prices the order index above a scan
+ * and a sort) joined and sorted every recommendation of the customer for
+ * each page: 17-23 ms for 4,645 of them, 4.6 ms with the ids first. The
+ * ids come from the customer's rows only, and the identity join keeps the
+ * customer too. "WHERE true" lets the complete form add its tenant check. */
+#define ROLE_PAGE(after, page) \
+    " FROM (SELECT rr.id, rr.created_key FROM permafrost.role_recommendations rr" ROLE_WHERE \
+    after " ORDER BY " ROLE_ORDER page ") pg" \
+    " JOIN permafrost.role_recommendations rr ON rr.id = pg.id" \
+    " JOIN permafrost.identities i ON i.customer_id = rr.customer_id AND i.id = rr.identity_id" \
+    " WHERE true"
+#define ROLE_PAGE_ORDER "pg.created_key, pg.id"
 #define ROLES_LIST(form) \
-    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_FROM ROLE_WHERE, ROLE_ORDER, PAGE, "p.k1, p.k2")
+    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_PAGE("", PAGE), ROLE_PAGE_ORDER, "", \
+         "p.k1, p.k2")
 #define ROLES_AFTER(form) \
-    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_FROM ROLE_WHERE ROLE_AFTER, ROLE_ORDER, \
-         ONLY_LIMIT, "p.k1, p.k2")
+    form(ROLES_TOTAL, ROLE_COLS, ROLE_KEYS, ROLE_PAGE(ROLE_AFTER, ONLY_LIMIT), ROLE_PAGE_ORDER, \
+         "", "p.k1, p.k2")
 /* QUICK_LIST has no keys and no tail. */
 #define QUICK(total, cols, keys, from_where, order, page, tail) \
     QUICK_LIST(total, cols, from_where, order, page)

@@ -159,3 +159,35 @@ def test_only_kept_lists_read_the_data_version(pg, statements, label, reads_vers
     args = [a.strip("'") if a != "NULL" else None for a in sample_args(sql)]
     plan = generic_plan(pg, sql, args)
     assert ("data_versions" in plan) == reads_version, plan
+
+
+def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
+    """On data of a real size, with the plan the session settles on (no
+    planner settings changed): a page of roles looks up the identities of
+    its own rows only. Joining first, the plan joined every recommendation
+    of the customer to its identity and sorted them all for each page."""
+    cid = world.customer("Many Roles")
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "6000",
+                "--findings", "10", check=0)
+    pg.psql("ANALYZE permafrost.role_recommendations; ANALYZE permafrost.identities")
+    n = int(pg.psql(f"SELECT count(*) FROM permafrost.role_recommendations "
+                    f"WHERE customer_id = '{cid}'"))
+    assert n > 1000, n
+    ts, rid = pg.psql(
+        f"SELECT created_at, id FROM permafrost.role_recommendations WHERE customer_id = '{cid}' "
+        f"ORDER BY created_at DESC, id OFFSET 500 LIMIT 1").split("|")
+    head = [cid, cid, None, None] + [cid, None, None, None, None] * 2
+    for label, tail in (("pf_roles_list_q", ["101", "0"]), ("pf_roles_list", ["101", "0"]),
+                        ("pf_roles_list_q", ["101", "700"]),
+                        ("pf_roles_after_q", [ts, rid, "101"]),
+                        ("pf_roles_after", [ts, rid, "101"])):
+        args = head + tail
+        sql = re.sub(r"%(\d+)", r"$\1", statements[label])
+        vals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
+        # Eight runs: the session has settled on its plan (generic or not).
+        plan = pg.psql(f"PREPARE s({', '.join(['varchar'] * len(args))}) AS {sql}; "
+                       + f"EXECUTE s({vals}); " * 8
+                       + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
+        reads = re.findall(r"on identities i \(actual rows=(\d+) loops=(\d+)\)", plan)
+        assert reads, plan
+        assert sum(int(r) * int(lo) for r, lo in reads) <= 101, (label, tail, plan)
