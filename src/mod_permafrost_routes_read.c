@@ -159,8 +159,10 @@ static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char 
     /* While this request waited for a connection (the gate, a full pool),
      * another may have kept the answer at the current version: look again
      * before reading the page. */
-    if (known && (version == hit.version
-                  || (pf_lc_get(cache, key, r->pool, &hit) && version == hit.version))) {
+    if (known && version != hit.version && !pf_lc_get(cache, key, r->pool, &hit)) {
+        return 0;
+    }
+    if (known && version == hit.version) {
         *rv = pf_send_text_cached(r, hit.body, hit.len, hit.etag);
         return 1;
     }

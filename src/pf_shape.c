@@ -132,26 +132,28 @@ static const field finding_fields[] = {
     { "resolvedAt", PF_FND_RESOLVED, FK_TS },
 };
 
+/* The text a string or timestamp field shows: a timestamp in RFC 3339
+ * (written into ts), NULL (null) when infinite, as stored otherwise. */
+static const char *shown(const field *f, const char *v, char ts[PF_TS_SIZE])
+{
+    int n;
+
+    if (f->kind != FK_TS || !v || (n = pf_ts_rfc3339(v, ts)) < 0) {
+        return v;
+    }
+    return n ? ts : NULL;
+}
+
 static json_t *shape_fields(const field *f, size_t n, const char *const *c)
 {
     json_t *o = json_object();
 
     for (size_t i = 0; i < n; i++) {
         const char *v = c[f[i].col];
-        json_t *j;
         char ts[PF_TS_SIZE];
-        int tn;
 
-        if (f[i].kind == FK_BOOL) {
-            j = pf_json_bool_text(v);
-        }
-        else if (f[i].kind == FK_TS && v && (tn = pf_ts_rfc3339(v, ts)) >= 0) {
-            j = tn ? json_stringn(ts, (size_t)tn) : json_null();
-        }
-        else {
-            j = pf_json_str(v);
-        }
-        json_object_set_new(o, f[i].key, j);
+        json_object_set_new(o, f[i].key, f[i].kind == FK_BOOL ? pf_json_bool_text(v)
+                                                              : pf_json_str(shown(&f[i], v, ts)));
     }
     return o;
 }
@@ -161,29 +163,16 @@ static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const 
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = c[f[i].col];
+        char ts[PF_TS_SIZE];
 
         pf_jbuf_raw(b, i ? ",\"" : "{\"", 2);
         pf_jbuf_raw(b, f[i].key, strlen(f[i].key));
         pf_jbuf_raw(b, "\":", 2);
-        char ts[PF_TS_SIZE];
-        int tn;
-
         if (f[i].kind == FK_BOOL) {
             pf_jbuf_bool_text(b, v);
         }
-        else if (f[i].kind == FK_TS && v && (tn = pf_ts_rfc3339(v, ts)) >= 0) {
-            /* Digits and separators only: nothing to escape. */
-            if (tn) {
-                pf_jbuf_raw(b, "\"", 1);
-                pf_jbuf_raw(b, ts, (size_t)tn);
-                pf_jbuf_raw(b, "\"", 1);
-            }
-            else {
-                pf_jbuf_lit(b, "null");
-            }
-        }
         else {
-            pf_jbuf_str(b, v);
+            pf_jbuf_str(b, shown(&f[i], v, ts));
         }
     }
     pf_jbuf_lit(b, "}");
