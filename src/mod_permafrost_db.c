@@ -44,32 +44,55 @@ static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
     PF_DBLOG(r, s, APLOG_INFO, "PF00008: prepared the statements again on a reconnected session");
 }
 
-/* Timestamps are read as PostgreSQL prints them in the ISO DateStyle
- * (pf_sql.c's UTC, pf_ts_rfc3339). DateStyle is a session setting that a
- * server, database or role may default otherwise, so a session that does
- * not print ISO is switched once; libpq keeps the setting the server last
- * reported, so the check costs no round trip. */
-static void session_iso(request_rec *r, server_rec *s, ap_dbd_t *dbd)
+/* Each pooled session is set up once, before its first statement:
+ * - DateStyle ISO: timestamps are read as PostgreSQL prints them in that
+ *   style (pf_sql.c's UTC, pf_ts_rfc3339), and a server, database or role
+ *   may default to another;
+ * - jit off: the module's statements are short, and a generic plan whose
+ *   estimate passes jit_above_cost (an offset page's ids-first form,
+ *   pf_sql.c's FINDING_PAGE) spent 25-45 ms compiling on every execution,
+ *   for a statement that runs in one.
+ * mod_dbd has no hook where a connection opens, so the connection's own
+ * pool remembers which backend was set up; a session that libpq reset
+ * after a lost connection has another backend and is set up again. */
+#define PF_SESSION_KEY "permafrost-session"
+#define PF_SESSION_SQL "SET DateStyle TO ISO; SET jit TO off"
+
+typedef struct {
+    int backend;
+} pf_session;
+
+static void session_setup(request_rec *r, server_rec *s, ap_dbd_t *dbd)
 {
     PGconn *pg;
     PGresult *res;
-    const char *style;
+    pf_session *ss = NULL;
+    int backend;
 
     if (strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0
         || !(pg = apr_dbd_native_handle(dbd->driver, dbd->handle))) {
         return;
     }
-    style = PQparameterStatus(pg, "DateStyle");
-    if (style && strncmp(style, "ISO", 3) == 0) {
+    backend = PQbackendPID(pg);
+    apr_pool_userdata_get((void **)&ss, PF_SESSION_KEY, dbd->pool);
+    if (ss && ss->backend == backend) {
         return;
     }
-    res = PQexec(pg, "SET DateStyle TO ISO");
+    res = PQexec(pg, PF_SESSION_SQL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* Not marked: the next statement on this session tries again. */
         PF_DBLOG(r, s, APLOG_WARNING,
-                 "PF00045: could not set DateStyle ISO on a pooled connection (it prints "
-                 "%s): %s", style ? style : "an unknown style", PQerrorMessage(pg));
+                 "PF00045: could not set up a pooled session (" PF_SESSION_SQL "): %s",
+                 PQerrorMessage(pg));
+        PQclear(res);
+        return;
     }
     PQclear(res);
+    if (!ss) {
+        ss = apr_palloc(dbd->pool, sizeof(*ss));
+        apr_pool_userdata_setn(ss, PF_SESSION_KEY, NULL, dbd->pool);
+    }
+    ss->backend = backend;
 }
 
 typedef struct {
@@ -135,7 +158,7 @@ pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **
             return PF_DB_UNAVAILABLE;
         }
         rows->dbd = dbd;
-        session_iso(r, s, dbd);
+        session_setup(r, s, dbd);
         stmt = apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING);
         if (!stmt) {
             PF_DBLOG(r, s, APLOG_ERR, "PF00005: statement %s was not prepared on this connection",

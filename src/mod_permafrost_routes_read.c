@@ -169,6 +169,13 @@ static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char 
     return 0;
 }
 
+/* Offset pages from the third on (offset >= 2 x limit) read their page's
+ * ids first (pf_sql.c, FINDING_PAGE). pgbench, the filtered page of a
+ * customer with a million findings: the two forms cost the same at offset
+ * 200 (101 rows a page); at offset 0 the ids-first form was 30 % slower,
+ * at 1,000 twice as fast, at 100,000 sixteen times. */
+#define PF_DEEP_PAGE 2
+
 static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 {
     pf_qvalue qv[8];
@@ -270,6 +277,9 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     }
     else {
         sql = qv[Q_CURSOR].present ? def->after_sql : def->list_sql;
+    }
+    if (def->deep_sql && !qv[Q_CURSOR].present && offset >= PF_DEEP_PAGE * limit) {
+        sql = tenant ? def->list_sql_deep_tenant : def->list_sql_deep;
     }
     /* Rows are written as they are read: no tree of the page is built. */
     pf_jbuf_init(&out, r->pool, 512 + (size_t)limit * 512);
@@ -480,7 +490,8 @@ int pf_route_findings(request_rec *r, pf_req *rq)
         .key_of = key_finding, .keyset_args = args_finding, .spec = spec,
         .nspec = sizeof(spec) / sizeof(spec[0]), .tenant_sql = 1,
         .list_sql_tenant = PF_SQL_FINDINGS_LIST_T, .after_sql_tenant = PF_SQL_FINDINGS_AFTER_T,
-        .cacheable = 1 };
+        .deep_sql = 1, .list_sql_deep = PF_SQL_FINDINGS_DEEP,
+        .list_sql_deep_tenant = PF_SQL_FINDINGS_DEEP_T, .cacheable = 1 };
     return run_list(r, rq, &def);
 }
 

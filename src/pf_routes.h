@@ -42,6 +42,9 @@ typedef struct {
     int tenant_sql;       /* with ?tenant=, these two run instead (same arguments) */
     pf_sql_id list_sql_tenant;
     pf_sql_id after_sql_tenant;
+    int deep_sql;         /* offset pages from PF_DEEP_PAGE on run these (same arguments) */
+    pf_sql_id list_sql_deep;
+    pf_sql_id list_sql_deep_tenant;
     int cacheable;        /* answers may be kept by data version (sql/005); webhooks and
                            * deliveries are not versioned */
 } list_def;

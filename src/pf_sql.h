@@ -26,6 +26,9 @@ typedef enum {
     PF_SQL_IDENTITIES_AFTER_T,
     PF_SQL_FINDINGS_LIST_T,
     PF_SQL_FINDINGS_AFTER_T,
+    /* offset pages of findings from the third on (pf_sql.c, FINDING_PAGE) */
+    PF_SQL_FINDINGS_DEEP,
+    PF_SQL_FINDINGS_DEEP_T,
     PF_SQL_DATA_VERSION,
     /* the quick forms of the lists above (pf_sql_quick) */
     PF_SQL_TENANTS_LIST_Q,
@@ -38,6 +41,8 @@ typedef enum {
     PF_SQL_FINDINGS_LIST_T_Q,
     PF_SQL_FINDINGS_AFTER_Q,
     PF_SQL_FINDINGS_AFTER_T_Q,
+    PF_SQL_FINDINGS_DEEP_Q,
+    PF_SQL_FINDINGS_DEEP_T_Q,
     PF_SQL_ROLES_LIST_Q,
     PF_SQL_ROLES_AFTER_Q,
     /* webhooks API */

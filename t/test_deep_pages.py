@@ -1,0 +1,159 @@
+"""Offset pages of findings from the third on run the ids-first statement
+(pf_sql.c, FINDING_PAGE; README, "Benchmark"), answer exactly what the
+first form answers, and no statement of the module is ever JIT-compiled
+(mod_permafrost_db.c, session_setup).
+
+Against an httpd of its own, connected as a role whose sessions would
+JIT-compile every statement (jit_above_cost = 0): only the module's own
+session setup turns that off. Statements are counted with
+pg_stat_statements, as t/test_keycache.py does."""
+import collections
+import os
+import urllib.parse
+
+import pytest
+
+import pfstack
+from conftest import Client, _openapi_validator
+from test_keycache import statements
+
+ROLE = "pf_deep_pages_test"
+
+
+@pytest.fixture(scope="module")
+def su(pg):
+    dsn = f"host=127.0.0.1 port={pg.port} dbname=permafrost user=postgres"
+    pg.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dsn)
+    if not pg.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'", dsn):
+        pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE permafrost", dsn)
+    pg.psql(f"ALTER ROLE {ROLE} SET jit = on; ALTER ROLE {ROLE} SET jit_above_cost = 0", dsn)
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def deep(rundir, pg, su):
+    h = pfstack.Httpd(os.path.join(rundir, "deep-pages"),
+                      pg.dsn.replace("user=permafrost", f"user={ROLE}"))
+    # Every request reads its page: no kept answers.
+    h.extra = "PermafrostListCache off\n"
+    h.start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def cust(world, pg):
+    cid = world.customer("Deep Pages Co")
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "40",
+                "--findings", "400", check=0)
+    tenant = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     "ORDER BY tenant_id LIMIT 1")
+    return {"id": cid, "key": world.key(cid)[0], "tenant": tenant}
+
+
+def calls(pg, su):
+    return statements(pg, su, ROLE)
+
+
+def get(h, key, **params):
+    c = Client(h.port, _openapi_validator())
+    r = c.get("/api/v1/findings?" + urllib.parse.urlencode(params, safe=","), key)
+    return r
+
+
+@pytest.mark.parametrize("params,ran", [
+    ({"limit": 50}, ["pf_findings_list_q"]),
+    ({"limit": 50, "offset": 50}, ["pf_findings_list_q"]),
+    ({"limit": 50, "offset": 99}, ["pf_findings_list_q"]),
+    ({"limit": 50, "offset": 100}, ["pf_findings_deep_q"]),
+    ({"limit": 10, "offset": 40, "severity": "critical,high"}, ["pf_findings_deep_q"]),
+    ({"limit": 10, "offset": 20, "tenant": "T"}, ["pf_findings_deep_t_q"]),
+    # Past the end: no row from the quick form, the complete form answers.
+    ({"limit": 10, "offset": 5000}, ["pf_findings_deep_q", "pf_findings_deep"]),
+    ({"limit": 10, "offset": 5000, "tenant": "T"},
+     ["pf_findings_deep_t_q", "pf_findings_deep_t"]),
+])
+def test_the_third_page_on_reads_ids_first(pg, su, deep, cust, params, ran):
+    if params.get("tenant") == "T":
+        params = dict(params, tenant=cust["tenant"])
+    before = calls(pg, su)
+    r = get(deep, cust["key"], **params)
+    assert r.status == 200, r.body
+    after = calls(pg, su)
+    ran_now = {k: after[k] - before[k] for k in after
+               if after[k] != before[k] and k.startswith("pf_findings")}
+    assert ran_now == dict(collections.Counter(ran))
+
+
+@pytest.mark.parametrize("filters", [{}, {"severity": "critical,high", "status": "open"},
+                                     {"tenant": "T"}, {"tenant": "T", "status": "resolved"}])
+def test_deep_pages_answer_what_the_first_page_shows(deep, cust, filters):
+    if filters.get("tenant") == "T":
+        filters = dict(filters, tenant=cust["tenant"])
+    whole = get(deep, cust["key"], limit=500, **filters).json()
+    rows, total = whole["data"], whole["meta"]["total"]
+    assert total == len(rows) and 20 < total <= 400, total
+    # Every one from its third page on (offset >= 2 x limit).
+    for limit, offset in ((10, 20), (7, 21), (25, 50), (10, total - 10), (10, total - 3),
+                          (10, total), (5, total + 40)):
+        page = get(deep, cust["key"], limit=limit, offset=offset, **filters).json()
+        assert page["data"] == rows[offset:offset + limit], (limit, offset)
+        assert page["meta"]["total"] == total
+        assert page["meta"]["offset"] == offset
+        assert (page["meta"]["nextCursor"] is not None) == (offset + limit < total)
+
+
+def test_a_foreign_tenant_on_a_deep_page_is_404(deep, cust, world):
+    other = world.customer("Deep Pages Other")
+    world.admin("demo-data", "--customer", other, "--tenants", "1", "--identities", "5",
+                "--findings", "20", check=0)
+    theirs = world.pg.psql(f"SELECT tenant_id FROM permafrost.tenants "
+                           f"WHERE customer_id = '{other}' LIMIT 1")
+    r = get(deep, cust["key"], limit=10, offset=300, tenant=theirs)
+    assert r.status == 404, r.body
+    assert r.json()["error"]["code"] == "NOT_FOUND"
+
+
+def jit_functions(pg, su, where):
+    out = pg.psql("SELECT coalesce(sum(calls), 0), coalesce(sum(jit_functions), 0) "
+                  f"FROM pg_stat_statements WHERE userid = '{ROLE}'::regrole AND {where}", su)
+    return tuple(int(x) for x in out.split("|"))
+
+
+def test_no_statement_is_jit_compiled(pg, su, deep, cust):
+    """ROLE's sessions start with jit_above_cost 0: any statement would be
+    compiled, as the control below shows. The module's sessions turn JIT
+    off before their first statement, and again on a session that replaces
+    a lost one."""
+    role_dsn = pg.dsn.replace("user=permafrost", f"user={ROLE}")
+    pg.psql(f"SELECT count(*) FROM permafrost.findings WHERE customer_id = '{cust['id']}'",
+            role_dsn)
+    n, compiled = jit_functions(pg, su, "query LIKE 'SELECT count(*) FROM permafrost.findings%'")
+    assert n >= 1 and compiled > 0, "control: a session of this role compiles with JIT"
+
+    def requests():
+        for params in ({"limit": 20}, {"limit": 20, "offset": 200},
+                       {"limit": 20, "offset": 200, "tenant": cust["tenant"]}):
+            assert get(deep, cust["key"], **params).status == 200
+
+    def backends():
+        return int(pg.psql("SELECT count(*) FROM pg_stat_activity "
+                           f"WHERE usename = '{ROLE}' AND backend_type = 'client backend'", su))
+
+    before = jit_functions(pg, su, "query LIKE 'PREPARE pf_%'")
+    setups = jit_functions(pg, su, "query LIKE 'SET jit%'")[0]
+    requests()
+    # Lost sessions: libpq resets them on the next use, with new backends.
+    sessions = backends()
+    pg.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{ROLE}'",
+            su)
+    for _ in range(10):
+        requests()
+    sessions += backends()
+    after = jit_functions(pg, su, "query LIKE 'PREPARE pf_%'")
+    assert after[0] - before[0] >= 33, (before, after)
+    assert after[1] == before[1], f"JIT-compiled functions: {before[1]} -> {after[1]}"
+    # Once per session, not per statement.
+    setups = jit_functions(pg, su, "query LIKE 'SET jit%'")[0] - setups
+    assert 1 <= setups <= sessions, (setups, sessions)
+    assert "PF00045" not in deep.error_log()
