@@ -126,15 +126,19 @@
 
 #define TENANT_WHERE   " WHERE t.customer_id = " P_UUID TENANT_FILTER("t.tenant_id")
 #define TENANTS_TOTAL  "SELECT count(*) FROM permafrost.tenants t" TENANT_WHERE
-#define IDENTITIES_TOTAL(tenant) "SELECT count(*) FROM permafrost.identities i" IDENTITY_WHERE(tenant)
 /* Totals come from counts the database maintains: the cost does not grow
- * with the number of findings. Customer-wide totals read the counts summed
- * over tenants (sql/006), so neither does it grow with the tenants; a
- * ?tenant= total reads that tenant's counts (sql/002). */
-#define NO_TENANT_COUNTS  "permafrost.finding_totals"
-#define ONE_TENANT_COUNTS "permafrost.finding_counts"
+ * with the number of findings or identities. Customer-wide totals read the
+ * counts summed over tenants (sql/006, sql/009), so neither does it grow
+ * with the tenants; a ?tenant= total reads that tenant's counts (sql/002,
+ * sql/009). */
+#define NO_TENANT_COUNTS    "permafrost.finding_totals"
+#define ONE_TENANT_COUNTS   "permafrost.finding_counts"
+#define NO_TENANT_IDCOUNTS  "permafrost.identity_totals"
+#define ONE_TENANT_IDCOUNTS "permafrost.identity_counts"
 #define FINDINGS_TOTAL(tenant) \
     "SELECT coalesce(sum(f.n), 0) FROM " tenant##_COUNTS " f" FINDING_WHERE(tenant)
+#define IDENTITIES_TOTAL(tenant) \
+    "SELECT coalesce(sum(i.n), 0) FROM " tenant##_IDCOUNTS " i" IDENTITY_WHERE(tenant)
 #define ROLES_TOTAL "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE
 
 #define WEBHOOK_COLS \

@@ -201,13 +201,15 @@ def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
         # The page's ids come from the order index alone (sql/008), in
         # list order: no recommendation is read beyond the page's own.
         assert "Index Only Scan using role_recommendations_" in plan, (label, tail, plan)
-        assert table_reads(plan, "role_recommendations") <= 101, (label, tail, plan)
+        rows, fetches = table_reads(plan, "role_recommendations")
+        assert rows <= 101 and fetches <= 50, (label, tail, plan)
 
 
 def table_reads(plan, table):
-    """Rows a plan read from a table itself: by its plain index scans, and
-    the heap fetches of its index-only scans."""
-    rows, scan = 0, None
+    """Rows a plan read from a table: (by its plain index scans, heap
+    fetches of its index-only scans). An index-only scan visits the table
+    only for a page written since the last VACUUM."""
+    rows, fetches, scan = 0, 0, None
     for line in plan.splitlines():
         m = re.search(r"(Index Only Scan|Index Scan) using \S+ on (\S+) \S+ "
                       r"\(actual rows=(\d+) loops=(\d+)\)", line)
@@ -216,8 +218,8 @@ def table_reads(plan, table):
             if scan == "Index Scan":
                 rows += int(m.group(3)) * int(m.group(4))
         elif scan == "Index Only Scan" and "Heap Fetches:" in line:
-            rows += int(line.split(":")[1])
-    return rows
+            fetches += int(line.split(":")[1])
+    return rows, fetches
 
 
 @pytest.mark.parametrize("label,tenant,filters", [
@@ -246,7 +248,10 @@ def test_a_deep_offset_page_reads_only_its_own_rows(pg, world, statements, label
                    + f"EXECUTE s({vals}); " * 8
                    + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
     assert "Index Only Scan using findings_" in plan, plan
-    assert table_reads(plan, "findings") <= 101, plan
+    rows, fetches = table_reads(plan, "findings")
+    # The page's own rows by primary key; a few heap visits at most where
+    # another test's writes left a page not yet all-visible.
+    assert rows <= 101 and fetches <= 50, plan
 
 
 _deep = {}

@@ -408,17 +408,60 @@ def test_totals_stay_exact_through_writes(client, world, pg):
 
 
 def assert_counts_match(pg, cid):
-    """Both count tables (sql/002, sql/006) hold exactly what the findings
-    table counts for the customer, with no zero rows left behind."""
+    """The count tables (sql/002, sql/006 for findings, sql/009 for
+    identities) hold exactly what the tables they count hold for the
+    customer, with no zero rows left behind."""
     w = f"WHERE customer_id = '{cid}'"
-    for table, cols in (("finding_counts", "customer_id, tenant_id, severity, status, "
-                         "finding_type"),
-                        ("finding_totals", "customer_id, severity, status, finding_type")):
-        diff = pg.psql(f"(SELECT {cols}, count(*) FROM permafrost.findings {w} GROUP BY {cols} "
+    for src, table, cols in (
+            ("findings", "finding_counts",
+             "customer_id, tenant_id, severity, status, finding_type"),
+            ("findings", "finding_totals", "customer_id, severity, status, finding_type"),
+            ("identities", "identity_counts", "customer_id, tenant_id, type"),
+            ("identities", "identity_totals", "customer_id, type")):
+        diff = pg.psql(f"(SELECT {cols}, count(*) FROM permafrost.{src} {w} GROUP BY {cols} "
                        f"EXCEPT SELECT {cols}, n FROM permafrost.{table} {w}) UNION ALL "
                        f"(SELECT {cols}, n FROM permafrost.{table} {w} EXCEPT "
-                       f"SELECT {cols}, count(*) FROM permafrost.findings {w} GROUP BY {cols})")
+                       f"SELECT {cols}, count(*) FROM permafrost.{src} {w} GROUP BY {cols})")
         assert diff == "", (table, diff)
+
+
+def test_identity_totals_stay_exact_through_writes(client, world, pg):
+    cid, key, t1, t2 = seeded(world, pg, "Identity Counting Co", 3, 50)
+    combos = [("", ""), ("type=user", "type = 'user'"),
+              ("type=group,servicePrincipal", "type IN ('group', 'servicePrincipal')"),
+              (f"tenant={t1}", f"tenant_id = '{t1}'"),
+              (f"tenant={t2}&type=user", f"tenant_id = '{t2}' AND type = 'user'")]
+
+    def check(combos):
+        for q, where in combos:
+            want = int(pg.psql(f"SELECT count(*) FROM permafrost.identities WHERE customer_id = "
+                               f"'{cid}'" + (f" AND {where}" if where else "")))
+            r = client.get(f"/api/v1/identities?{q}", key)
+            assert r.status == 200, (q, r.body)
+            assert r.json()["meta"]["total"] == want, q
+        assert_counts_match(pg, cid)
+    check(combos)
+    pg.psql(f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, display_name) "
+            f"SELECT '{cid}', '{t1}', 'agentIdentity', 'agent ' || g "
+            f"FROM generate_series(1, 7) g")
+    check(combos + [("type=agentIdentity", "type = 'agentIdentity'")])
+    pg.psql(f"UPDATE permafrost.identities SET type = 'group' "
+            f"WHERE customer_id = '{cid}' AND type = 'user' AND tenant_id = '{t2}'")
+    check(combos)
+    pg.psql(f"UPDATE permafrost.identities SET display_name = display_name || ' (renamed)' "
+            f"WHERE customer_id = '{cid}'")
+    check(combos)
+    pg.psql(f"DELETE FROM permafrost.identities WHERE customer_id = '{cid}' AND type = 'group'")
+    check(combos)
+    pg.psql(f"DELETE FROM permafrost.tenants WHERE customer_id = '{cid}' AND tenant_id = '{t2}'")
+    check([c for c in combos if t2 not in c[0]])
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "33",
+                "--findings", "10", check=0)
+    check([c for c in combos if "tenant=" not in c[0]])
+    assert client.get("/api/v1/identities", key).json()["meta"]["total"] == 33
+    pg.psql(f"DELETE FROM permafrost.customers WHERE id = '{cid}'")
+    assert pg.psql(f"SELECT count(*) FROM permafrost.identity_totals "
+                   f"WHERE customer_id = '{cid}'") == "0"
 
 
 def test_truncate_empties_the_counts(client, world, pg):
@@ -431,21 +474,30 @@ def test_truncate_empties_the_counts(client, world, pg):
                   "SELECT (SELECT count(*) FROM permafrost.finding_counts) || ' ' || "
                   "(SELECT count(*) FROM permafrost.finding_totals); ROLLBACK;")
     assert "0 0" in out.splitlines(), out
+    out = pg.psql("BEGIN; TRUNCATE permafrost.identities CASCADE; "
+                  "SELECT (SELECT count(*) FROM permafrost.identity_counts) || ' ' || "
+                  "(SELECT count(*) FROM permafrost.identity_totals); ROLLBACK;")
+    assert "0 0" in out.splitlines(), out
     assert_counts_match(pg, cid)
     assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 50
 
 
 def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
-    """Two transactions writing different tenants of one customer at once
-    both land in the customer-wide totals (neither lost nor deadlocked),
-    and deleting the customer leaves no totals behind."""
+    """Two transactions writing findings and identities of different tenants
+    of one customer at once both land in the customer-wide totals (neither
+    lost nor deadlocked), and deleting the customer leaves no totals
+    behind."""
     cid, key, t1, t2 = seeded(world, pg, "Concurrent Co", 2, 200)
     before = client.get("/api/v1/findings?severity=critical", key).json()["meta"]["total"]
+    users = client.get("/api/v1/identities?type=user", key).json()["meta"]["total"]
 
     def writer(tenant, n):
         sql = (f"BEGIN; INSERT INTO permafrost.findings (customer_id, tenant_id, severity, "
                f"finding_type, title) SELECT '{cid}', '{tenant}', 'critical', 'concurrent', "
-               f"'w' || g FROM generate_series(1, {n}) g; SELECT pg_sleep(0.5); "
+               f"'w' || g FROM generate_series(1, {n}) g; "
+               f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, display_name) "
+               f"SELECT '{cid}', '{tenant}', 'user', 'w' || g FROM generate_series(1, {n}) g; "
+               f"SELECT pg_sleep(0.5); "
                f"UPDATE permafrost.findings SET status = 'resolved', resolved_at = now() "
                f"WHERE customer_id = '{cid}' AND tenant_id = '{tenant}' AND title = 'w1'; "
                f"COMMIT;")
@@ -460,6 +512,8 @@ def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
     r = client.get("/api/v1/findings?severity=critical&status=resolved&findingType=concurrent",
                    key).json()
     assert r["meta"]["total"] == 2
+    r = client.get("/api/v1/identities?type=user", key).json()
+    assert r["meta"]["total"] == users + 75
     assert_counts_match(pg, cid)
     pg.psql(f"DELETE FROM permafrost.customers WHERE id = '{cid}'")
     assert pg.psql(f"SELECT count(*) FROM permafrost.finding_totals "
