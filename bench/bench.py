@@ -210,7 +210,7 @@ def main():
     def key(cid):
         return json.loads(admin(pg.dsn, "--json", "key", "create", "--customer", cid, "--name",
                                 "bench", "--scope", "read:findings", "--scope",
-                                "read:identities"))["key"]
+                                "read:identities", "--scope", "read:roles"))["key"]
     kbig, ksmall = key(big), key(small)
     tenant = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id='{big}' "
                      f"ORDER BY 1 LIMIT 1")
@@ -259,6 +259,9 @@ def main():
          "5s" if QUICK else "20s"),
         ("uncached_list_cursor_deep", f"{ubase}/findings?limit=100&cursor={cursor1000}", kbig),
         ("uncached_small_list_filtered", f"{ubase}/findings?{filt}&limit=100", ksmall),
+        # The other lists of the big customer (20,000 identities), first page.
+        ("uncached_identities", f"{ubase}/identities?limit=100", kbig),
+        ("uncached_roles", f"{ubase}/roles?limit=100", kbig),
         ("static_same_bytes", f"{h.base}/page.json", None),
         ("static_detail_bytes", f"{h.base}/detail.json", None),
     ]

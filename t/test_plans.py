@@ -201,6 +201,7 @@ def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
         # The page's ids come from the order index alone (sql/008), in
         # list order: no recommendation is read beyond the page's own.
         assert "Index Only Scan using role_recommendations_" in plan, (label, tail, plan)
+        assert "Seq Scan on role_recommendations" not in plan, (label, tail, plan)
         rows, fetches = table_reads(plan, "role_recommendations")
         assert rows <= 101 and fetches <= 50, (label, tail, plan)
 
@@ -248,6 +249,7 @@ def test_a_deep_offset_page_reads_only_its_own_rows(pg, world, statements, label
                    + f"EXECUTE s({vals}); " * 8
                    + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
     assert "Index Only Scan using findings_" in plan, plan
+    assert "Seq Scan on findings" not in plan, plan
     rows, fetches = table_reads(plan, "findings")
     # The page's own rows by primary key; a few heap visits at most where
     # another test's writes left a page not yet all-visible.

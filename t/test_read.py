@@ -381,13 +381,7 @@ def test_totals_stay_exact_through_writes(client, world, pg):
                    f"finding_type = '{ftype}' AND severity IN ('high','medium')"))
 
     def check():
-        for q, where in combos:
-            want = int(pg.psql(f"SELECT count(*) FROM permafrost.findings WHERE customer_id = "
-                               f"'{cid}'" + (f" AND {where}" if where else "")))
-            r = client.get(f"/api/v1/findings?{q}", key)
-            assert r.status == 200, (q, r.body)
-            assert r.json()["meta"]["total"] == want, q
-        assert_counts_match(pg, cid)
+        assert_totals(client, pg, key, cid, "findings", combos)
     check()
     pg.psql(f"UPDATE permafrost.findings SET status = 'resolved', resolved_at = now() "
             f"WHERE customer_id = '{cid}' AND severity = 'high' AND status = 'open'")
@@ -405,6 +399,18 @@ def test_totals_stay_exact_through_writes(client, world, pg):
     combos = [c for c in combos if "tenant=" not in c[0]]  # t1 may be gone now
     check()
     assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 100
+
+
+def assert_totals(client, pg, key, cid, table, combos):
+    """Each (query, SQL condition): the list's meta.total is what count(*)
+    finds; then the count tables hold what the tables hold."""
+    for q, where in combos:
+        want = int(pg.psql(f"SELECT count(*) FROM permafrost.{table} WHERE customer_id = "
+                           f"'{cid}'" + (f" AND {where}" if where else "")))
+        r = client.get(f"/api/v1/{table}?{q}", key)
+        assert r.status == 200, (q, r.body)
+        assert r.json()["meta"]["total"] == want, q
+    assert_counts_match(pg, cid)
 
 
 def assert_counts_match(pg, cid):
@@ -433,13 +439,7 @@ def test_identity_totals_stay_exact_through_writes(client, world, pg):
               (f"tenant={t2}&type=user", f"tenant_id = '{t2}' AND type = 'user'")]
 
     def check(combos):
-        for q, where in combos:
-            want = int(pg.psql(f"SELECT count(*) FROM permafrost.identities WHERE customer_id = "
-                               f"'{cid}'" + (f" AND {where}" if where else "")))
-            r = client.get(f"/api/v1/identities?{q}", key)
-            assert r.status == 200, (q, r.body)
-            assert r.json()["meta"]["total"] == want, q
-        assert_counts_match(pg, cid)
+        assert_totals(client, pg, key, cid, "identities", combos)
     check(combos)
     pg.psql(f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, display_name) "
             f"SELECT '{cid}', '{t1}', 'agentIdentity', 'agent ' || g "
