@@ -139,7 +139,21 @@
     "SELECT coalesce(sum(f.n), 0) FROM " tenant##_COUNTS " f" FINDING_WHERE(tenant)
 #define IDENTITIES_TOTAL(tenant) \
     "SELECT coalesce(sum(i.n), 0) FROM " tenant##_IDCOUNTS " i" IDENTITY_WHERE(tenant)
-#define ROLES_TOTAL "SELECT count(*) FROM permafrost.role_recommendations rr" ROLE_WHERE
+/* Roles totals from the counts of sql/010, by tenant or in all; with
+ * identityId, the rows of those identities are counted (an index range
+ * each). The arguments are the list's usual five (customer, tenant twice,
+ * identity ids twice), bound once as the columns of a and read as needed;
+ * t2 and ids2 only keep that layout. */
+#define ROLES_TOTAL \
+    "SELECT CASE WHEN a.ids IS NOT NULL THEN" \
+    " (SELECT count(*) FROM permafrost.role_recommendations rr WHERE rr.customer_id = a.c" \
+    "  AND (a.t IS NULL OR rr.tenant_id = a.t) AND rr.identity_id = ANY(a.ids))" \
+    " WHEN a.t IS NULL THEN" \
+    " (SELECT coalesce(sum(c.n), 0) FROM permafrost.role_totals c WHERE c.customer_id = a.c)" \
+    " ELSE (SELECT coalesce(sum(c.n), 0) FROM permafrost.role_counts c" \
+    "  WHERE c.customer_id = a.c AND c.tenant_id = a.t) END" \
+    " FROM (SELECT %s::uuid AS c, %s::uuid AS t, %s::uuid AS t2, %s::uuid[] AS ids," \
+    " %s::uuid[] AS ids2) a"
 
 #define WEBHOOK_COLS \
     "w.id, w.name, w.webhook_url, w.webhook_type, array_to_string(w.event_types, ','), w.active, " \

@@ -401,13 +401,13 @@ def test_totals_stay_exact_through_writes(client, world, pg):
     assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 100
 
 
-def assert_totals(client, pg, key, cid, table, combos):
+def assert_totals(client, pg, key, cid, table, combos, path=None):
     """Each (query, SQL condition): the list's meta.total is what count(*)
     finds; then the count tables hold what the tables hold."""
     for q, where in combos:
         want = int(pg.psql(f"SELECT count(*) FROM permafrost.{table} WHERE customer_id = "
                            f"'{cid}'" + (f" AND {where}" if where else "")))
-        r = client.get(f"/api/v1/{table}?{q}", key)
+        r = client.get(f"/api/v1/{path or table}?{q}", key)
         assert r.status == 200, (q, r.body)
         assert r.json()["meta"]["total"] == want, q
     assert_counts_match(pg, cid)
@@ -415,7 +415,7 @@ def assert_totals(client, pg, key, cid, table, combos):
 
 def assert_counts_match(pg, cid):
     """The count tables (sql/002, sql/006 for findings, sql/009 for
-    identities) hold exactly what the tables they count hold for the
+    identities, sql/010 for role recommendations) hold exactly what the tables they count hold for the
     customer, with no zero rows left behind."""
     w = f"WHERE customer_id = '{cid}'"
     for src, table, cols in (
@@ -423,7 +423,9 @@ def assert_counts_match(pg, cid):
              "customer_id, tenant_id, severity, status, finding_type"),
             ("findings", "finding_totals", "customer_id, severity, status, finding_type"),
             ("identities", "identity_counts", "customer_id, tenant_id, type"),
-            ("identities", "identity_totals", "customer_id, type")):
+            ("identities", "identity_totals", "customer_id, type"),
+            ("role_recommendations", "role_counts", "customer_id, tenant_id"),
+            ("role_recommendations", "role_totals", "customer_id")):
         diff = pg.psql(f"(SELECT {cols}, count(*) FROM permafrost.{src} {w} GROUP BY {cols} "
                        f"EXCEPT SELECT {cols}, n FROM permafrost.{table} {w}) UNION ALL "
                        f"(SELECT {cols}, n FROM permafrost.{table} {w} EXCEPT "
@@ -464,6 +466,48 @@ def test_identity_totals_stay_exact_through_writes(client, world, pg):
                    f"WHERE customer_id = '{cid}'") == "0"
 
 
+def test_role_totals_stay_exact_through_writes(client, world, pg):
+    cid, key, t1, t2 = seeded(world, pg, "Role Counting Co", 2, 20)
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "300",
+                "--findings", "20", check=0)
+    t1, t2 = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     f"ORDER BY 1").split()
+    i1, i2 = pg.psql(f"SELECT identity_id FROM permafrost.role_recommendations "
+                     f"WHERE customer_id = '{cid}' AND tenant_id = '{t1}' "
+                     f"GROUP BY 1 ORDER BY 1 LIMIT 2").split()
+    combos = [("", ""), (f"tenant={t1}", f"tenant_id = '{t1}'"),
+              (f"tenant={t2}", f"tenant_id = '{t2}'"),
+              (f"identityId={i1},{i2}", f"identity_id IN ('{i1}', '{i2}')"),
+              (f"tenant={t2}&identityId={i1}", f"tenant_id = '{t2}' AND identity_id = '{i1}'"),
+              (f"tenant={t1}&identityId={i2}", f"tenant_id = '{t1}' AND identity_id = '{i2}'")]
+
+    def check(combos):
+        assert_totals(client, pg, key, cid, "role_recommendations", combos, "roles")
+    check(combos)
+    assert client.get(f"/api/v1/roles?identityId={i1},{i2}", key).json()["meta"]["total"] > 0
+    pg.psql(f"INSERT INTO permafrost.role_recommendations (customer_id, tenant_id, identity_id, "
+            f"current_role_name, recommended_role_name, scope) "
+            f"SELECT '{cid}', '{t1}', '{i1}', 'Owner', 'Reader', '/sub/' || g "
+            f"FROM generate_series(1, 9) g")
+    check(combos)
+    pg.psql(f"UPDATE permafrost.role_recommendations SET identity_id = '{i2}' "
+            f"WHERE customer_id = '{cid}' AND identity_id = '{i1}' AND scope LIKE '/sub/%'")
+    check(combos)
+    pg.psql(f"DELETE FROM permafrost.role_recommendations WHERE customer_id = '{cid}' "
+            f"AND identity_id = '{i2}'")
+    check(combos)
+    pg.psql(f"DELETE FROM permafrost.identities WHERE customer_id = '{cid}' AND id = '{i1}'")
+    check(combos)
+    pg.psql(f"DELETE FROM permafrost.tenants WHERE customer_id = '{cid}' AND tenant_id = '{t2}'")
+    check([c for c in combos if t2 not in c[0]])
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "25",
+                "--findings", "10", check=0)
+    check([("", "")])
+    pg.psql(f"DELETE FROM permafrost.customers WHERE id = '{cid}'")
+    assert pg.psql(f"SELECT count(*) FROM permafrost.role_totals "
+                   f"WHERE customer_id = '{cid}'") == "0"
+
+
 def test_truncate_empties_the_counts(client, world, pg):
     """TRUNCATE fires no row or statement trigger of INSERT, UPDATE or
     DELETE: the counts must go with the findings all the same (checked in a
@@ -474,10 +518,11 @@ def test_truncate_empties_the_counts(client, world, pg):
                   "SELECT (SELECT count(*) FROM permafrost.finding_counts) || ' ' || "
                   "(SELECT count(*) FROM permafrost.finding_totals); ROLLBACK;")
     assert "0 0" in out.splitlines(), out
-    out = pg.psql("BEGIN; TRUNCATE permafrost.identities CASCADE; "
-                  "SELECT (SELECT count(*) FROM permafrost.identity_counts) || ' ' || "
-                  "(SELECT count(*) FROM permafrost.identity_totals); ROLLBACK;")
-    assert "0 0" in out.splitlines(), out
+    for table, counts in (("identities", "identity"), ("role_recommendations", "role")):
+        out = pg.psql(f"BEGIN; TRUNCATE permafrost.{table} CASCADE; "
+                      f"SELECT (SELECT count(*) FROM permafrost.{counts}_counts) || ' ' || "
+                      f"(SELECT count(*) FROM permafrost.{counts}_totals); ROLLBACK;")
+        assert "0 0" in out.splitlines(), (table, out)
     assert_counts_match(pg, cid)
     assert client.get("/api/v1/findings", key).json()["meta"]["total"] == 50
 
