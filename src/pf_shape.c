@@ -303,32 +303,38 @@ json_t *pf_shape_delivery(const char *const *c)
  * written is checked JSON ([] when it is not). */
 int pf_write_role(pf_jbuf *b, const char *const *c)
 {
-    json_t *unused = pf_shape_json_text(c[PF_ROL_UNUSED], json_array());
-    int rv;
+    /* Each member: the text before its value, its column, and whether the
+     * column is JSON text. */
+    static const struct {
+        const char *before;
+        int col;
+        int json;
+    } m[] = {
+        { "{\"id\":", PF_ROL_ID, 0 },
+        { ",\"tenantId\":", PF_ROL_TENANT, 0 },
+        { ",\"identity\":{\"id\":", PF_ROL_IDN_ID, 0 },
+        { ",\"displayName\":", PF_ROL_IDN_NAME, 0 },
+        { ",\"type\":", PF_ROL_IDN_TYPE, 0 },
+        { "},\"currentRole\":", PF_ROL_CURRENT, 0 },
+        { ",\"recommendedRole\":", PF_ROL_RECOMMENDED, 0 },
+        { ",\"scope\":", PF_ROL_SCOPE, 0 },
+        { ",\"unusedPermissions\":", PF_ROL_UNUSED, 1 },
+        { ",\"rationale\":", PF_ROL_RATIONALE, 0 },
+        { ",\"createdAt\":", PF_ROL_CREATED, 0 },
+    };
+    int rv = 0;
 
-    pf_jbuf_lit(b, "{\"id\":");
-    pf_jbuf_str(b, c[PF_ROL_ID]);
-    pf_jbuf_lit(b, ",\"tenantId\":");
-    pf_jbuf_str(b, c[PF_ROL_TENANT]);
-    pf_jbuf_lit(b, ",\"identity\":{\"id\":");
-    pf_jbuf_str(b, c[PF_ROL_IDN_ID]);
-    pf_jbuf_lit(b, ",\"displayName\":");
-    pf_jbuf_str(b, c[PF_ROL_IDN_NAME]);
-    pf_jbuf_lit(b, ",\"type\":");
-    pf_jbuf_str(b, c[PF_ROL_IDN_TYPE]);
-    pf_jbuf_lit(b, "},\"currentRole\":");
-    pf_jbuf_str(b, c[PF_ROL_CURRENT]);
-    pf_jbuf_lit(b, ",\"recommendedRole\":");
-    pf_jbuf_str(b, c[PF_ROL_RECOMMENDED]);
-    pf_jbuf_lit(b, ",\"scope\":");
-    pf_jbuf_str(b, c[PF_ROL_SCOPE]);
-    pf_jbuf_lit(b, ",\"unusedPermissions\":");
-    rv = unused ? pf_jbuf_value(b, unused) : -1;
-    json_decref(unused);
-    pf_jbuf_lit(b, ",\"rationale\":");
-    pf_jbuf_str(b, c[PF_ROL_RATIONALE]);
-    pf_jbuf_lit(b, ",\"createdAt\":");
-    pf_jbuf_str(b, c[PF_ROL_CREATED]);
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        pf_jbuf_raw(b, m[i].before, strlen(m[i].before));
+        if (m[i].json) {
+            json_t *j = pf_shape_json_text(c[m[i].col], json_array());
+            rv |= j ? pf_jbuf_value(b, j) : -1;
+            json_decref(j);
+        }
+        else {
+            pf_jbuf_str(b, c[m[i].col]);
+        }
+    }
     pf_jbuf_lit(b, "}");
     return rv;
 }
