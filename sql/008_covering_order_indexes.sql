@@ -4,7 +4,7 @@
 -- An offset page skips its offset's rows before the ones it shows. With
 -- the filter columns only in the table, every skipped row was a heap
 -- fetch: offset 100,000 of a customer with a million findings read 100,000
--- table rows (340 ms, 1.2 s when they were not cached). With severity,
+-- table rows (266 ms, over 1 s when they were not cached). With severity,
 -- status and finding_type in the index, the page's ids come from an
 -- index-only scan and only the page's own rows are read from the table
 -- (pf_sql.c, FINDING_PAGE): 21 ms. The indexes keep their names and key

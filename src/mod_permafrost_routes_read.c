@@ -186,7 +186,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     const char *last[PF_CURSOR_MAX_FIELDS];
     const char *tenant, *binding, *next = NULL;
     long long limit, offset, total = 0, seen = 0;
-    int n = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0;
+    int n = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0, by_tenant;
     pf_rows res;
     pf_db_status st;
     pf_sql_id sql;
@@ -272,14 +272,15 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     if (!qv[Q_CURSOR].present) {
         args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
     }
-    if (tenant && def->tenant_sql) {
-        sql = qv[Q_CURSOR].present ? def->after_sql_tenant : def->list_sql_tenant;
+    by_tenant = tenant && def->tenant_sql;
+    if (qv[Q_CURSOR].present) {
+        sql = by_tenant ? def->after_sql_tenant : def->after_sql;
+    }
+    else if (def->deep_sql && offset >= PF_DEEP_PAGE * limit) {
+        sql = by_tenant ? def->list_sql_deep_tenant : def->list_sql_deep;
     }
     else {
-        sql = qv[Q_CURSOR].present ? def->after_sql : def->list_sql;
-    }
-    if (def->deep_sql && !qv[Q_CURSOR].present && offset >= PF_DEEP_PAGE * limit) {
-        sql = tenant ? def->list_sql_deep_tenant : def->list_sql_deep;
+        sql = by_tenant ? def->list_sql_tenant : def->list_sql;
     }
     /* Rows are written as they are read: no tree of the page is built. */
     pf_jbuf_init(&out, r->pool, 512 + (size_t)limit * 512);

@@ -15,17 +15,14 @@ import pytest
 
 import pfstack
 from conftest import Client, _openapi_validator
-from test_keycache import statements
+from test_keycache import statements, superuser_with_role
 
 ROLE = "pf_deep_pages_test"
 
 
 @pytest.fixture(scope="module")
 def su(pg):
-    dsn = f"host=127.0.0.1 port={pg.port} dbname=permafrost user=postgres"
-    pg.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dsn)
-    if not pg.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'", dsn):
-        pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE permafrost", dsn)
+    dsn = superuser_with_role(pg, ROLE)
     pg.psql(f"ALTER ROLE {ROLE} SET jit = on; ALTER ROLE {ROLE} SET jit_above_cost = 0", dsn)
     return dsn
 
@@ -37,6 +34,7 @@ def deep(rundir, pg, su):
     # Every request reads its page: no kept answers.
     h.extra = "PermafrostListCache off\n"
     h.start()
+    h.client = Client(h.port, _openapi_validator())
     yield h
     h.stop()
 
@@ -51,14 +49,8 @@ def cust(world, pg):
     return {"id": cid, "key": world.key(cid)[0], "tenant": tenant}
 
 
-def calls(pg, su):
-    return statements(pg, su, ROLE)
-
-
 def get(h, key, **params):
-    c = Client(h.port, _openapi_validator())
-    r = c.get("/api/v1/findings?" + urllib.parse.urlencode(params, safe=","), key)
-    return r
+    return h.client.get("/api/v1/findings?" + urllib.parse.urlencode(params, safe=","), key)
 
 
 @pytest.mark.parametrize("params,ran", [
@@ -76,10 +68,10 @@ def get(h, key, **params):
 def test_the_third_page_on_reads_ids_first(pg, su, deep, cust, params, ran):
     if params.get("tenant") == "T":
         params = dict(params, tenant=cust["tenant"])
-    before = calls(pg, su)
+    before = statements(pg, su, ROLE)
     r = get(deep, cust["key"], **params)
     assert r.status == 200, r.body
-    after = calls(pg, su)
+    after = statements(pg, su, ROLE)
     ran_now = {k: after[k] - before[k] for k in after
                if after[k] != before[k] and k.startswith("pf_findings")}
     assert ran_now == dict(collections.Counter(ran))
@@ -101,6 +93,20 @@ def test_deep_pages_answer_what_the_first_page_shows(deep, cust, filters):
         assert page["meta"]["total"] == total
         assert page["meta"]["offset"] == offset
         assert (page["meta"]["nextCursor"] is not None) == (offset + limit < total)
+
+
+@pytest.mark.parametrize("filters", [{}, {"status": "open"}, {"tenant": "T"}])
+def test_a_deep_pages_cursor_continues_after_its_last_row(deep, cust, filters):
+    """Contract section 12: the cursor of any page, an offset page read
+    ids first included, continues right after that page's last row."""
+    if filters.get("tenant") == "T":
+        filters = dict(filters, tenant=cust["tenant"])
+    rows = get(deep, cust["key"], limit=500, **filters).json()["data"]
+    page = get(deep, cust["key"], limit=8, offset=24, **filters).json()
+    assert page["data"] == rows[24:32]
+    after = get(deep, cust["key"], limit=8, cursor=page["meta"]["nextCursor"], **filters)
+    assert after.status == 200, after.body
+    assert after.json()["data"] == rows[32:40]
 
 
 def test_a_foreign_tenant_on_a_deep_page_is_404(deep, cust, world):

@@ -26,15 +26,20 @@ LIST_STATEMENTS = {"pf_findings_list_q": 1}
 TAG_HEADER = "X-Pf-Tag"
 
 
-@pytest.fixture(scope="module")
-def su(pg):
+def superuser_with_role(pg, role):
     """A superuser connection to the test database, pg_stat_statements, and
-    the role the servers below connect as."""
+    a role of the module's rights for servers of a test's own."""
     dsn = f"host=127.0.0.1 port={pg.port} dbname=permafrost user=postgres"
     pg.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dsn)
-    if not pg.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'", dsn):
-        pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE permafrost", dsn)
+    if not pg.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'", dsn):
+        pg.psql(f"CREATE ROLE {role} LOGIN IN ROLE permafrost", dsn)
     return dsn
+
+
+@pytest.fixture(scope="module")
+def su(pg):
+    """superuser_with_role for the role the servers below connect as."""
+    return superuser_with_role(pg, ROLE)
 
 
 def statements(pg, su, role=ROLE):

@@ -188,13 +188,7 @@ def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
                         ("pf_roles_list_q", ["101", "700"]),
                         ("pf_roles_after_q", [ts, rid, "101"]),
                         ("pf_roles_after", [ts, rid, "101"])):
-        args = head + tail
-        sql = re.sub(r"%(\d+)", r"$\1", statements[label])
-        vals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
-        # Eight runs: the session has settled on its plan (generic or not).
-        plan = pg.psql(f"PREPARE s({', '.join(['varchar'] * len(args))}) AS {sql}; "
-                       + f"EXECUTE s({vals}); " * 8
-                       + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
+        plan = settled_plan(pg, statements[label], head + tail)
         reads = re.findall(r"on identities i \(actual rows=(\d+) loops=(\d+)\)", plan)
         assert reads, plan
         assert sum(int(r) * int(lo) for r, lo in reads) <= 101, (label, tail, plan)
@@ -204,6 +198,17 @@ def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
         assert "Seq Scan on role_recommendations" not in plan, (label, tail, plan)
         rows, fetches = table_reads(plan, "role_recommendations")
         assert rows <= 101 and fetches <= 50, (label, tail, plan)
+
+
+def settled_plan(pg, sql, args):
+    """EXPLAIN ANALYZE of a statement as a pooled session runs it: varchar
+    arguments, JIT off (mod_permafrost_db.c), after eight runs, so the
+    session has settled on its plan (generic or not)."""
+    sql = re.sub(r"%(\d+)", r"$\1", sql)
+    vals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
+    return pg.psql(f"SET jit = off; PREPARE s({', '.join(['varchar'] * len(args))}) AS {sql}; "
+                   + f"EXECUTE s({vals}); " * 8
+                   + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
 
 
 def table_reads(plan, table):
@@ -230,24 +235,20 @@ def table_reads(plan, table):
     ("pf_findings_deep_t_q", True, [None] * 2 + ["{open,resolved}"] * 2 + [None] * 2),
     ("pf_findings_deep_t", True, [None] * 4 + ["{unused_permissions,dormant_account}"] * 2),
 ])
-def test_a_deep_offset_page_reads_only_its_own_rows(pg, world, statements, label, tenant,
-                                                   filters):
+def test_a_deep_offset_page_reads_only_its_own_rows(pg, statements, deep_customer, label,
+                                                   tenant, filters):
     """On a customer of a real size, vacuumed (so the visibility map lets
     an index answer alone), with the plan the session settles on: an offset
     page reads the rows it skips from the order index only (its INCLUDE
     columns answer the filters, sql/008) and no more rows from the table
     than it returns. pf_findings_list_q, the first pages' statement, reads
     every row it skips (500 here) and fails this."""
-    cid = deep_customer(pg, world)
+    cid = deep_customer
     t = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
                 "ORDER BY tenant_id LIMIT 1") if tenant else None
     common = [cid, t, t] + filters
-    args = [cid, cid, t, t] + common + common + ["101", "500"]
-    sql = re.sub(r"%(\d+)", r"$\1", statements[label])
-    vals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
-    plan = pg.psql(f"SET jit = off; PREPARE s({', '.join(['varchar'] * len(args))}) AS {sql}; "
-                   + f"EXECUTE s({vals}); " * 8
-                   + f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE s({vals})")
+    plan = settled_plan(pg, statements[label],
+                        [cid, cid, t, t] + common + common + ["101", "500"])
     assert "Index Only Scan using findings_" in plan, plan
     assert "Seq Scan on findings" not in plan, plan
     rows, fetches = table_reads(plan, "findings")
@@ -256,18 +257,14 @@ def test_a_deep_offset_page_reads_only_its_own_rows(pg, world, statements, label
     assert rows <= 101 and fetches <= 50, plan
 
 
-_deep = {}
-
-
+@pytest.fixture(scope="module")
 def deep_customer(pg, world):
-    """One customer with 6,000 findings for the tests above, made once."""
-    if "id" not in _deep:
-        cid = world.customer("Deep Offsets")
-        world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "300",
-                    "--findings", "6000", check=0)
-        vacuum(pg, "findings")
-        _deep["id"] = cid
-    return _deep["id"]
+    """A customer with 6,000 findings, vacuumed."""
+    cid = world.customer("Deep Offsets")
+    world.admin("demo-data", "--customer", cid, "--tenants", "2", "--identities", "300",
+                "--findings", "6000", check=0)
+    vacuum(pg, "findings")
+    return cid
 
 
 def vacuum(pg, table):
