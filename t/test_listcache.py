@@ -226,8 +226,11 @@ def read_once_rounds(threaded, pg, su, two):  # noqa: F811
     assert Client(threaded.port).get("/api/v1/tenants", key, validate=False).status == 200
     for round_ in ("nothing kept", "kept, then a write"):
         if round_ != "nothing kept":
+            # Every row the page can show (about one customer in sixty has
+            # no critical finding among its 80: a write to critical rows
+            # alone changed nothing there, and nothing was read again).
             pg.psql(f"UPDATE permafrost.findings SET title = title || '.' "
-                    f"WHERE customer_id = '{cid}' AND severity = 'critical'", su)
+                    f"WHERE customer_id = '{cid}' AND severity IN ('critical', 'high')", su)
         s0 = statements(pg, su)
         holder = held_totals(pg, su, 1.5)
         got = answers(threaded.port, key, n=12, conns=12, path=path)
@@ -241,8 +244,8 @@ def read_once_rounds(threaded, pg, su, two):  # noqa: F811
         body = json.loads(got[0][1])
         assert body["meta"]["total"] == want
         if round_ != "nothing kept":  # the answer is the page after the write
-            crit = [f["title"] for f in body["data"] if f["severity"] == "critical"]
-            assert crit and all(t.endswith(".") for t in crit), crit
+            titles = [f["title"] for f in body["data"]]
+            assert titles and all(t.endswith(".") for t in titles), titles
 
 
 def test_cache_off_reads_every_page(nolc, pg, su, two):  # noqa: F811
