@@ -173,8 +173,25 @@ static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char 
  * ids first (pf_sql.c, FINDING_PAGE). pgbench, the filtered page of a
  * customer with a million findings: the two forms cost the same at offset
  * 200 (101 rows a page); at offset 0 the ids-first form was 30 % slower,
- * at 1,000 twice as fast, at 100,000 sixteen times. */
+ * at 1,000 twice as fast, at 100,000 sixteen times.
+ * They also read their head (total, tenant check) first: past the end, the
+ * page is not read. Finding out that it is empty means passing over every
+ * row before the offset, twice (the quick form, then the complete one): 300
+ * ms for the filtered list of a million findings, against one more round
+ * trip for a page that is there. */
 #define PF_DEEP_PAGE 2
+
+/* The first columns of every list row (and of a head's one row). */
+static void read_head(const char *const *cols, int *tenant_ok, long long *total,
+                      long long *version, int *have_version)
+{
+    *tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
+    *total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
+    if (cols[PF_LIST_VERSION]) {
+        *version = apr_atoi64(cols[PF_LIST_VERSION]);
+        *have_version = 1;
+    }
+}
 
 static int run_list(request_rec *r, pf_req *rq, const list_def *def)
 {
@@ -186,10 +203,10 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     const char *last[PF_CURSOR_MAX_FIELDS];
     const char *tenant, *binding, *next = NULL;
     long long limit, offset, total = 0, seen = 0;
-    int n = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0, by_tenant;
+    int n = 0, n_head = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0, by_tenant;
     pf_rows res;
     pf_db_status st;
-    pf_sql_id sql;
+    pf_sql_id sql, head_sql;
     pf_jbuf out;
     json_t *meta;
     char *body, *etag;
@@ -263,6 +280,9 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
             args[n++] = rq->route.param;
         }
         filter_args(r, def, qv, args, &n);
+        if (copy == 0) {
+            n_head = n; /* a head's arguments end with the total's */
+        }
     }
     if (qv[Q_CURSOR].present) {
         def->keyset_args(after, args, &n);
@@ -282,6 +302,23 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     else {
         sql = by_tenant ? def->list_sql_tenant : def->list_sql;
     }
+    if (!qv[Q_CURSOR].present && offset > 0 && offset >= PF_DEEP_PAGE * limit
+        && pf_sql_head(sql, &head_sql)) {
+        st = pf_db_select(r, head_sql, n_head, args, &res);
+        if (st != PF_DB_OK) {
+            return pf_db_fail(r, st);
+        }
+        while (pf_db_next(r, &res, cols, PF_LIST_NCOLS)) {
+            head = 1;
+            read_head(cols, &tenant_ok, &total, &version, &have_version);
+        }
+        /* The total is exact in the head's snapshot: with no more rows than
+         * the offset, the page is empty there, and the head is the answer.
+         * Otherwise the page's own statement answers, head and all. */
+        if (head && tenant_ok && total > offset) {
+            head = 0;
+        }
+    }
     /* Rows are written as they are read: no tree of the page is built. */
     pf_jbuf_init(&out, r->pool, 512 + (size_t)limit * 512);
     pf_jbuf_lit(&out, "{\"data\":[");
@@ -296,12 +333,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
             const char *const *row = cols + PF_LIST_NCOLS;
 
             head = 1;
-            tenant_ok = cols[PF_LIST_TENANT_OK] && cols[PF_LIST_TENANT_OK][0] == 't';
-            total = cols[PF_LIST_TOTAL] ? apr_atoi64(cols[PF_LIST_TOTAL]) : 0;
-            if (cols[PF_LIST_VERSION]) {
-                version = apr_atoi64(cols[PF_LIST_VERSION]);
-                have_version = 1;
-            }
+            read_head(cols, &tenant_ok, &total, &version, &have_version);
             if (!row[0] || ++seen > limit) {
                 continue; /* an empty page's one row; or the row that proves more exist */
             }

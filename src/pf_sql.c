@@ -257,6 +257,12 @@
 /* QUICK_LIST has no keys and no tail. */
 #define QUICK(total, cols, keys, from_where, order, page, tail) \
     QUICK_LIST(total, cols, from_where, order, page)
+/* A list's head alone: the data version, the tenant check and the filtered
+ * total, one row, no page (pf_sql_head). It takes the first arguments of
+ * the list statements, up to the total's. */
+#define HEAD_V(version, total) \
+    "SELECT " version " AS version, " TENANT_OK " AS ok, (" total ") AS total"
+#define HEAD(total, cols, keys, from_where, order, page, tail) HEAD_V(VERSIONED, total)
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     /* One round trip resolves the key and, at most once a minute, records
@@ -390,6 +396,17 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
         " AND (d.created_at < %s::timestamptz OR d.id > %s::uuid)"
         " ORDER BY d.created_at DESC, d.id" ONLY_LIMIT LIST_TAIL("p.k1 DESC, p.k2") },
 
+    /* The lists' heads: an offset page from the third on reads its head
+     * first and, past the end, not its page (run_list). */
+    [PF_SQL_TENANTS_HEAD] = { "pf_tenants_head", TENANTS_LIST(HEAD) },
+    [PF_SQL_IDENTITIES_HEAD] = { "pf_identities_head", IDENTITIES_LIST(HEAD, NO_TENANT) },
+    [PF_SQL_IDENTITIES_HEAD_T] = { "pf_identities_head_t", IDENTITIES_LIST(HEAD, ONE_TENANT) },
+    [PF_SQL_FINDINGS_HEAD] = { "pf_findings_head", FINDINGS_LIST(HEAD, NO_TENANT) },
+    [PF_SQL_FINDINGS_HEAD_T] = { "pf_findings_head_t", FINDINGS_LIST(HEAD, ONE_TENANT) },
+    [PF_SQL_ROLES_HEAD] = { "pf_roles_head", ROLES_LIST(HEAD) },
+    [PF_SQL_WEBHOOKS_HEAD] = { "pf_webhooks_head", HEAD_V(UNVERSIONED, WEBHOOKS_TOTAL) },
+    [PF_SQL_DELIVERIES_HEAD] = { "pf_deliveries_head", HEAD_V(UNVERSIONED, DELIVERIES_TOTAL) },
+
     /* Claims due deliveries of active subscriptions for one attempt: the
      * row lock is held only for this statement (SKIP LOCKED lets other
      * servers take other rows); the lease (next_attempt_at) keeps the row
@@ -482,6 +499,23 @@ const char *pf_sql_text_array(apr_pool_t *p, const char *const *items, int count
     *o++ = '}';
     *o = '\0';
     return out;
+}
+
+int pf_sql_head(pf_sql_id id, pf_sql_id *head)
+{
+    switch (id) {
+    case PF_SQL_TENANTS_LIST: *head = PF_SQL_TENANTS_HEAD; return 1;
+    case PF_SQL_IDENTITIES_LIST: *head = PF_SQL_IDENTITIES_HEAD; return 1;
+    case PF_SQL_IDENTITIES_LIST_T: *head = PF_SQL_IDENTITIES_HEAD_T; return 1;
+    case PF_SQL_FINDINGS_LIST:
+    case PF_SQL_FINDINGS_DEEP: *head = PF_SQL_FINDINGS_HEAD; return 1;
+    case PF_SQL_FINDINGS_LIST_T:
+    case PF_SQL_FINDINGS_DEEP_T: *head = PF_SQL_FINDINGS_HEAD_T; return 1;
+    case PF_SQL_ROLES_LIST: *head = PF_SQL_ROLES_HEAD; return 1;
+    case PF_SQL_WEBHOOKS_LIST: *head = PF_SQL_WEBHOOKS_HEAD; return 1;
+    case PF_SQL_DELIVERIES_LIST: *head = PF_SQL_DELIVERIES_HEAD; return 1;
+    default: return 0;
+    }
 }
 
 pf_sql_id pf_sql_quick(pf_sql_id id)

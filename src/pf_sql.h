@@ -54,6 +54,15 @@ typedef enum {
     PF_SQL_WEBHOOK_PING,
     PF_SQL_DELIVERIES_LIST,
     PF_SQL_DELIVERIES_AFTER,
+    /* the heads of the offset lists (pf_sql_head) */
+    PF_SQL_TENANTS_HEAD,
+    PF_SQL_IDENTITIES_HEAD,
+    PF_SQL_IDENTITIES_HEAD_T,
+    PF_SQL_FINDINGS_HEAD,
+    PF_SQL_FINDINGS_HEAD_T,
+    PF_SQL_ROLES_HEAD,
+    PF_SQL_WEBHOOKS_HEAD,
+    PF_SQL_DELIVERIES_HEAD,
     /* the delivery drainer */
     PF_SQL_WH_CLAIM,
     PF_SQL_WH_FINDINGS,
@@ -72,6 +81,11 @@ extern const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_];
  * returns no row for an empty page or a foreign tenant; then the complete
  * form (id itself) answers. id itself where there is no quick form. */
 pf_sql_id pf_sql_quick(pf_sql_id id);
+
+/* An offset list statement's head (version, tenant check, total: the
+ * first columns of its rows, below), which takes the arguments of id up to
+ * the total's. 1 and *head set, or 0 where id has none. */
+int pf_sql_head(pf_sql_id id, pf_sql_id *head);
 
 /* Every row of a list statement starts with these columns; the row shape's
  * columns follow (see pf_sql.c). */

@@ -15,7 +15,7 @@ import pytest
 
 import pfstack
 from conftest import Client, _openapi_validator
-from test_keycache import statements, superuser_with_role
+from test_keycache import delta, statements, superuser_with_role
 
 ROLE = "pf_deep_pages_test"
 
@@ -57,13 +57,19 @@ def get(h, key, **params):
     ({"limit": 50}, ["pf_findings_list_q"]),
     ({"limit": 50, "offset": 50}, ["pf_findings_list_q"]),
     ({"limit": 50, "offset": 99}, ["pf_findings_list_q"]),
-    ({"limit": 50, "offset": 100}, ["pf_findings_deep_q"]),
-    ({"limit": 10, "offset": 40, "severity": "critical,high"}, ["pf_findings_deep_q"]),
-    ({"limit": 10, "offset": 20, "tenant": "T"}, ["pf_findings_deep_t_q"]),
-    # Past the end: no row from the quick form, the complete form answers.
-    ({"limit": 10, "offset": 5000}, ["pf_findings_deep_q", "pf_findings_deep"]),
-    ({"limit": 10, "offset": 5000, "tenant": "T"},
-     ["pf_findings_deep_t_q", "pf_findings_deep_t"]),
+    # From the third page on: the head (total, tenant check), then the page.
+    ({"limit": 50, "offset": 100}, ["pf_findings_head", "pf_findings_deep_q"]),
+    ({"limit": 10, "offset": 40, "severity": "critical,high"},
+     ["pf_findings_head", "pf_findings_deep_q"]),
+    ({"limit": 10, "offset": 20, "tenant": "T"}, ["pf_findings_head_t", "pf_findings_deep_t_q"]),
+    # Past the end: the head answers, and the page is not read.
+    ({"limit": 10, "offset": 5000}, ["pf_findings_head"]),
+    ({"limit": 10, "offset": 5000, "tenant": "T"}, ["pf_findings_head_t"]),
+    ({"limit": 10, "offset": 5000, "severity": "critical", "status": "open"},
+     ["pf_findings_head"]),
+    # A second page past the end is not deep: the quick form finds no row,
+    # and the complete form answers.
+    ({"limit": 500, "offset": 500}, ["pf_findings_list_q", "pf_findings_list"]),
 ])
 def test_the_third_page_on_reads_ids_first(pg, su, deep, cust, params, ran):
     if params.get("tenant") == "T":
@@ -116,6 +122,68 @@ def test_a_foreign_tenant_on_a_deep_page_is_404(deep, cust, world):
     theirs = world.pg.psql(f"SELECT tenant_id FROM permafrost.tenants "
                            f"WHERE customer_id = '{other}' LIMIT 1")
     r = get(deep, cust["key"], limit=10, offset=300, tenant=theirs)
+    assert r.status == 404, r.body
+    assert r.json()["error"]["code"] == "NOT_FOUND"
+
+
+@pytest.fixture(scope="module")
+def lists(world, pg):
+    """A customer with at least three rows in every list, webhooks and
+    deliveries included (written directly: nothing here is delivered)."""
+    cid = world.customer("Deep Pages Lists")
+    world.admin("demo-data", "--customer", cid, "--tenants", "3", "--identities", "40",
+                "--findings", "30", check=0)
+    wid = pg.psql(
+        "WITH w AS (INSERT INTO permafrost.webhooks"
+        " (id, customer_id, name, webhook_url, webhook_type, event_types, secret_sealed)"
+        f" SELECT gen_random_uuid(), '{cid}', 'hook ' || n, 'https://hooks.example.invalid/'"
+        " || n, 'generic', ARRAY['finding_critical'], '\\x00'::bytea"
+        " FROM generate_series(1, 3) n RETURNING id)"
+        " SELECT min(id::text) FROM w")
+    pg.psql("INSERT INTO permafrost.webhook_deliveries"
+            " (customer_id, webhook_id, event_type, status, next_attempt_at)"
+            f" SELECT '{cid}', '{wid}', 'ping', 'succeeded', NULL FROM generate_series(1, 4)")
+    tenant = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = '{cid}' "
+                     "ORDER BY tenant_id LIMIT 1")
+    return {"key": world.key(cid)[0], "tenant": tenant, "webhook": wid}
+
+
+@pytest.mark.parametrize("path,head", [
+    ("/api/v1/tenants?", "pf_tenants_head"),
+    ("/api/v1/identities?", "pf_identities_head"),
+    ("/api/v1/identities?tenant=T&", "pf_identities_head_t"),
+    ("/api/v1/findings?status=open&", "pf_findings_head"),
+    ("/api/v1/findings?tenant=T&", "pf_findings_head_t"),
+    ("/api/v1/roles?", "pf_roles_head"),
+    ("/api/v1/webhooks?", "pf_webhooks_head"),
+    ("/api/v1/webhooks/W/deliveries?", "pf_deliveries_head"),
+])
+def test_a_deep_page_past_the_end_reads_only_its_head(pg, su, deep, lists, path, head):
+    """Every list: an offset page from the third on whose offset is at or
+    past the total is answered by the head statement alone (version,
+    tenant check, total); one with a row left reads the head, then its
+    page. Both answer what the whole list shows."""
+    path = path.replace("=T&", f"={lists['tenant']}&").replace("/W/", f"/{lists['webhook']}/")
+    whole = deep.client.get(path + "limit=500", lists["key"])
+    assert whole.status == 200, whole.body
+    rows, meta = whole.json()["data"], whole.json()["meta"]
+    total = meta["total"]
+    assert total == len(rows) and total >= 3, (path, total)
+    for offset, ran in ((total - 1, 2), (total, 1), (total + 7, 1), (10_000_000, 1)):
+        before = statements(pg, su, ROLE)
+        r = deep.client.get(path + f"limit=1&offset={offset}", lists["key"])
+        assert r.status == 200, r.body
+        ran_now = {k: v for k, v in delta(statements(pg, su, ROLE), before).items()
+                   if k != "pf_data_version" and k != "pf_webhook_get"}
+        assert ran_now.get(head) == 1 and sum(ran_now.values()) == ran, (offset, ran_now)
+        page = r.json()
+        assert page["data"] == rows[offset:offset + 1], offset
+        assert page["meta"] == dict(meta, limit=1, offset=offset, nextCursor=None), offset
+
+
+def test_a_foreign_tenant_past_the_end_is_404(deep, cust, world, lists):
+    theirs = lists["tenant"]
+    r = get(deep, cust["key"], limit=10, offset=10_000_000, tenant=theirs)
     assert r.status == 404, r.body
     assert r.json()["error"]["code"] == "NOT_FOUND"
 
