@@ -77,8 +77,9 @@ int pf_ts_rfc3339(const char *pg, char out[PF_TS_SIZE])
  * same table builds a jansson object and writes JSON text directly, so the
  * two can never disagree. */
 /* FK_TS: a timestamp column selected as UTC wall-clock time (pf_sql.c's
- * UTC), shown as RFC 3339. */
-typedef enum { FK_STR, FK_BOOL, FK_TS } field_kind;
+ * UTC), shown as RFC 3339. FK_JSON: JSON text from PostgreSQL, checked
+ * (pf_write_role). */
+typedef enum { FK_STR, FK_BOOL, FK_TS, FK_JSON } field_kind;
 
 typedef struct {
     const char *key;
@@ -134,11 +135,11 @@ static const field finding_fields[] = {
 
 /* The text a string or timestamp field shows: a timestamp in RFC 3339
  * (written into ts), NULL (null) when infinite, as stored otherwise. */
-static const char *shown(const field *f, const char *v, char ts[PF_TS_SIZE])
+static const char *shown(field_kind kind, const char *v, char ts[PF_TS_SIZE])
 {
     int n;
 
-    if (f->kind != FK_TS || !v || (n = pf_ts_rfc3339(v, ts)) < 0) {
+    if (kind != FK_TS || !v || (n = pf_ts_rfc3339(v, ts)) < 0) {
         return v;
     }
     return n ? ts : NULL;
@@ -153,7 +154,7 @@ static json_t *shape_fields(const field *f, size_t n, const char *const *c)
         char ts[PF_TS_SIZE];
 
         json_object_set_new(o, f[i].key, f[i].kind == FK_BOOL ? pf_json_bool_text(v)
-                                                              : pf_json_str(shown(&f[i], v, ts)));
+                                                              : pf_json_str(shown(f[i].kind, v, ts)));
     }
     return o;
 }
@@ -163,7 +164,6 @@ static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const 
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = c[f[i].col];
-        char ts[PF_TS_SIZE];
 
         pf_jbuf_raw(b, i ? ",\"" : "{\"", 2);
         pf_jbuf_raw(b, f[i].key, strlen(f[i].key));
@@ -172,7 +172,8 @@ static int write_fields(pf_jbuf *b, const field *f, size_t n, const char *const 
             pf_jbuf_bool_text(b, v);
         }
         else {
-            pf_jbuf_str(b, shown(&f[i], v, ts));
+            char ts[PF_TS_SIZE];
+            pf_jbuf_str(b, shown(f[i].kind, v, ts));
         }
     }
     pf_jbuf_lit(b, "}");
@@ -224,6 +225,7 @@ json_t *pf_shape_role(const char *const *c)
 {
     json_t *o = json_object();
     json_t *idn = json_object();
+    char ts[PF_TS_SIZE];
 
     put(o, "id", c[PF_ROL_ID]);
     put(o, "tenantId", c[PF_ROL_TENANT]);
@@ -236,7 +238,7 @@ json_t *pf_shape_role(const char *const *c)
     put(o, "scope", c[PF_ROL_SCOPE]);
     json_object_set_new(o, "unusedPermissions", pf_shape_json_text(c[PF_ROL_UNUSED], json_array()));
     put(o, "rationale", c[PF_ROL_RATIONALE]);
-    put(o, "createdAt", c[PF_ROL_CREATED]);
+    put(o, "createdAt", shown(FK_TS, c[PF_ROL_CREATED], ts));
     return o;
 }
 
@@ -303,36 +305,36 @@ json_t *pf_shape_delivery(const char *const *c)
  * written is checked JSON ([] when it is not). */
 int pf_write_role(pf_jbuf *b, const char *const *c)
 {
-    /* Each member: the text before its value, its column, and whether the
-     * column is JSON text. */
+    /* Each member: the text before its value, its column and its kind. */
     static const struct {
         const char *before;
         int col;
-        int json;
+        field_kind kind;
     } m[] = {
-        { "{\"id\":", PF_ROL_ID, 0 },
-        { ",\"tenantId\":", PF_ROL_TENANT, 0 },
-        { ",\"identity\":{\"id\":", PF_ROL_IDN_ID, 0 },
-        { ",\"displayName\":", PF_ROL_IDN_NAME, 0 },
-        { ",\"type\":", PF_ROL_IDN_TYPE, 0 },
-        { "},\"currentRole\":", PF_ROL_CURRENT, 0 },
-        { ",\"recommendedRole\":", PF_ROL_RECOMMENDED, 0 },
-        { ",\"scope\":", PF_ROL_SCOPE, 0 },
-        { ",\"unusedPermissions\":", PF_ROL_UNUSED, 1 },
-        { ",\"rationale\":", PF_ROL_RATIONALE, 0 },
-        { ",\"createdAt\":", PF_ROL_CREATED, 0 },
+        { "{\"id\":", PF_ROL_ID, FK_STR },
+        { ",\"tenantId\":", PF_ROL_TENANT, FK_STR },
+        { ",\"identity\":{\"id\":", PF_ROL_IDN_ID, FK_STR },
+        { ",\"displayName\":", PF_ROL_IDN_NAME, FK_STR },
+        { ",\"type\":", PF_ROL_IDN_TYPE, FK_STR },
+        { "},\"currentRole\":", PF_ROL_CURRENT, FK_STR },
+        { ",\"recommendedRole\":", PF_ROL_RECOMMENDED, FK_STR },
+        { ",\"scope\":", PF_ROL_SCOPE, FK_STR },
+        { ",\"unusedPermissions\":", PF_ROL_UNUSED, FK_JSON },
+        { ",\"rationale\":", PF_ROL_RATIONALE, FK_STR },
+        { ",\"createdAt\":", PF_ROL_CREATED, FK_TS },
     };
     int rv = 0;
 
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         pf_jbuf_raw(b, m[i].before, strlen(m[i].before));
-        if (m[i].json) {
+        if (m[i].kind == FK_JSON) {
             json_t *j = pf_shape_json_text(c[m[i].col], json_array());
             rv |= j ? pf_jbuf_value(b, j) : -1;
             json_decref(j);
         }
         else {
-            pf_jbuf_str(b, c[m[i].col]);
+            char ts[PF_TS_SIZE];
+            pf_jbuf_str(b, shown(m[i].kind, c[m[i].col], ts));
         }
     }
     pf_jbuf_lit(b, "}");

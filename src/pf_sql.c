@@ -6,9 +6,9 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* The same instant as UTC wall-clock time, which C writes in the same form
  * (pf_ts_rfc3339): to_char on every timestamp of a 100-row page was about a
- * tenth of the list statement's time. The columns shaped by pf_shape.c's
- * field tables (tenants, identities, role assignments, findings) use it;
- * pf_db_run keeps the session's DateStyle ISO, the form C reads. */
+ * tenth of the list statement's time. The columns shaped by pf_shape.c
+ * (tenants, identities, role assignments, findings, role recommendations)
+ * use it; each pooled session's DateStyle is ISO, the form C reads. */
 #define UTC(col) "(" col " AT TIME ZONE 'UTC')"
 
 /* Parameters of list statements are read through one-row subqueries:
@@ -67,7 +67,7 @@
 #define ROLE_COLS \
     "rr.id, rr.tenant_id, rr.identity_id, i.display_name, i.type," \
     " rr.current_role_name, rr.recommended_role_name, rr.scope," \
-    " array_to_json(rr.unused_permissions)::text, rr.rationale, " TS("rr.created_at")
+    " array_to_json(rr.unused_permissions)::text, rr.rationale, " UTC("rr.created_at")
 
 #define ROLE_WHERE \
     " WHERE rr.customer_id = " P_UUID TENANT_FILTER("rr.tenant_id") \
@@ -231,8 +231,11 @@
 #define TENANTS_AFTER(form) \
     form(TENANTS_TOTAL, TENANT_COLS, TENANT_KEYS, TENANT_FROM TENANT_AFTER, TENANT_ORDER, \
          ONLY_LIMIT, "p.k1, p.k2")
+/* As FINDING_AFTER: the cursor holds created_at as UTC wall-clock time
+ * (those issued before held RFC 3339 with "Z", which reads the same). */
 #define ROLE_AFTER \
-    " AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamptz)), " P_UUID ")"
+    " AND (" ROLE_ORDER ") > ((SELECT permafrost.newest_first_key(%s::timestamp AT TIME ZONE" \
+    " 'UTC')), " P_UUID ")"
 /* A page of roles is read in two steps: its ids and keys first, in list
  * order, from the recommendations alone; then those rows and their
  * identities by primary key. With the identities joined first, the generic

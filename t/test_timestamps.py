@@ -1,8 +1,8 @@
 """Timestamps are selected as UTC wall-clock time and written as RFC 3339 by
 the module (pf_ts_rfc3339), not by to_char on every row: every value must
 still read exactly as to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') prints
-it, through lists, details, cursors, and sessions whose DateStyle is not
-ISO."""
+it, through lists (role recommendations too), details, cursors, and
+sessions whose DateStyle is not ISO."""
 import urllib.parse
 
 import pytest
@@ -39,6 +39,13 @@ def times(world, pg):
     pg.psql(f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, display_name, "
             f"created_at, last_sign_in_at) VALUES ('{cid}', '{TENANT}', 'user', 'Clock User', "
             f"'2026-12-06 20:45:00.5+00', 'infinity')")
+    # Role recommendations created at the findings' first_seen_at values.
+    values = ", ".join(f"('{a}'::timestamptz)" for a, _, _ in TIMES)
+    pg.psql("INSERT INTO permafrost.role_recommendations (customer_id, tenant_id, identity_id, "
+            "current_role_name, recommended_role_name, scope, created_at) "
+            f"SELECT '{cid}', '{TENANT}', i.id, 'Owner', 'Reader', '/', v.t "
+            f"FROM permafrost.identities i, (VALUES {values}) v(t) "
+            f"WHERE i.customer_id = '{cid}'")
     return cid, key
 
 
@@ -67,6 +74,16 @@ def check_findings(c, pg, cid, key):
     return want
 
 
+def check_roles(c, pg, cid, key):
+    want = expected(pg, "role_recommendations", cid, ["created_at"])
+    r = c.get("/api/v1/roles?limit=100", key, validate=False)
+    assert r.status == 200, r.body
+    assert {x["id"]: [x["createdAt"]] for x in r.json()["data"]} == want
+    assert len(want) == len(TIMES)
+    flat = [v for w in want.values() for v in w]
+    assert "0044-03-15T12:00:00.500000Z" in flat and "2026-12-06T23:45:00.999999Z" in flat
+
+
 def test_list_and_detail_read_as_to_char_prints(client, pg, times):
     cid, key = times
     want = check_findings(client, pg, cid, key)
@@ -82,19 +99,21 @@ def test_list_and_detail_read_as_to_char_prints(client, pg, times):
     assert created == "2026-12-06T20:45:00.500000Z" and signin is None
     r = client.get(f"/api/v1/identities/{iid}", key)
     assert r.status == 200 and r.json()["data"]["createdAt"] == created
+    check_roles(client, pg, cid, key)
 
 
-def page_by_cursor(c, key):
-    """The cursor keeps the last row's first_seen_at as selected: a page at a
-    time by cursor gives the same rows as one page, whatever the value."""
-    r = c.get("/api/v1/findings?limit=100", key, validate=False)
+def page_by_cursor(c, key, route="/api/v1/findings"):
+    """The cursor keeps the last row's first_seen_at (a role's created_at)
+    as selected: a page at a time by cursor gives the same rows as one
+    page, whatever the value."""
+    r = c.get(route + "?limit=100", key, validate=False)
     whole = [f["id"] for f in r.json()["data"]]
     got, cursor = [], None
     for _ in range(len(TIMES) + 2):
         q = {"limit": 1}
         if cursor:
             q["cursor"] = cursor
-        r = c.get("/api/v1/findings?" + urllib.parse.urlencode(q), key, validate=False)
+        r = c.get(route + "?" + urllib.parse.urlencode(q), key, validate=False)
         assert r.status == 200, r.body
         got += [f["id"] for f in r.json()["data"]]
         cursor = r.json()["meta"]["nextCursor"]
@@ -105,6 +124,7 @@ def page_by_cursor(c, key):
 
 def test_cursor_pages_cross_odd_timestamps(client, times):
     page_by_cursor(client, times[1])
+    page_by_cursor(client, times[1], "/api/v1/roles")
 
 
 def test_sessions_in_another_datestyle_and_zone(rundir, pg, times):
@@ -121,7 +141,9 @@ def test_sessions_in_another_datestyle_and_zone(rundir, pg, times):
         h.start()
         try:
             check_findings(Client(h.port), pg, cid, key)
+            check_roles(Client(h.port), pg, cid, key)
             page_by_cursor(Client(h.port), key)
+            page_by_cursor(Client(h.port), key, "/api/v1/roles")
         finally:
             h.stop()
     finally:

@@ -176,13 +176,19 @@ int main(void)
     same_row(p, pf_write_identity, pf_shape_identity, identity, "identity, enabled unknown");
     same_row(p, pf_write_tenant, pf_shape_tenant, tenant, "tenant");
     {
-        /* As PostgreSQL returns a roles row: array_to_json's text, to_char's time. */
+        /* As PostgreSQL returns a roles row: array_to_json's text, the time
+         * as UTC wall-clock time in the ISO style. */
         const char *role[PF_ROL_NCOLS] = {
             "7d0b5b7e-0000-4000-8000-000000000001", "9f6ae6b5-1bee-4c5d-b72c-b239275c4f74",
             "a3cf3211-bff5-4f7a-9eb5-ef0b60d94e13", "\"Break Glass\" Admins \xc3\xa9\u2028",
             "group", "Owner", "Reader", "/subscriptions/x/resourceGroups/r\\y",
             "[\"Microsoft.Compute/*/write\",\"a\\\"b\",\"\\u0001\",\"\xe2\x9c\x93\"]",
-            "Only reads in 90 days.\nNo writes.", "2026-12-07T10:00:00.000000Z" };
+            "Only reads in 90 days.\nNo writes.", "2026-12-07 10:00:00" };
+        json_t *j = pf_shape_role(role);
+
+        is_str(json_string_value(json_object_get(j, "createdAt")), "2026-12-07T10:00:00.000000Z",
+               "a role's createdAt in RFC 3339");
+        json_decref(j);
         same_row(p, pf_write_role, pf_shape_role, role, "role");
         role[PF_ROL_UNUSED] = "[]";
         role[PF_ROL_RATIONALE] = NULL;
@@ -191,6 +197,10 @@ int main(void)
         same_row(p, pf_write_role, pf_shape_role, role, "role, permissions NULL");
         role[PF_ROL_UNUSED] = "[\"cut";
         same_row(p, pf_write_role, pf_shape_role, role, "role, permissions not JSON");
+        role[PF_ROL_CREATED] = "infinity";
+        same_row(p, pf_write_role, pf_shape_role, role, "role, createdAt infinite");
+        role[PF_ROL_CREATED] = "0044-03-15 12:00:00.5 BC";
+        same_row(p, pf_write_role, pf_shape_role, role, "role, createdAt before the era");
     }
 
     /* Growth well past the first block keeps every byte. */
