@@ -176,9 +176,9 @@ static int send_if_current(request_rec *r, pf_req *rq, pf_lc *cache, const char 
  * at 1,000 twice as fast, at 100,000 sixteen times.
  * They also read their head (total, tenant check) first: past the end, the
  * page is not read. Finding out that it is empty means passing over every
- * row before the offset, twice (the quick form, then the complete one): 300
- * ms for the filtered list of a million findings, against one more round
- * trip for a page that is there. */
+ * row before the offset, twice (the quick form, then the complete one):
+ * 456 ms past the end of the filtered list of a million findings, against
+ * one more round trip for a page that is there. */
 #define PF_DEEP_PAGE 2
 
 /* The first columns of every list row (and of a head's one row). */

@@ -188,6 +188,53 @@ def test_a_foreign_tenant_past_the_end_is_404(deep, cust, world, lists):
     assert r.json()["error"]["code"] == "NOT_FOUND"
 
 
+@pytest.fixture(scope="module")
+def cached(rundir, pg, su):
+    """One child with the list cache on: every request shares its answers."""
+    h = pfstack.Httpd(os.path.join(rundir, "deep-pages-cached"),
+                      pg.dsn.replace("user=permafrost", f"user={ROLE}"), mpm="event")
+    h.extra = ("StartServers 1\nServerLimit 1\nThreadsPerChild 8\nMinSpareThreads 1\n"
+               "MaxSpareThreads 8\nMaxRequestWorkers 8\n")
+    h.start()
+    h.client = Client(h.port, _openapi_validator())
+    yield h
+    h.stop()
+
+
+def test_a_kept_answer_past_the_end_is_read_again_after_a_write(cached, world, pg, su):
+    """With the list cache on, a page past the end is kept at the data
+    version its head read; findings written afterwards move the version,
+    so the same request then shows them."""
+    client = cached.client
+    cid = world.customer("Deep Pages Growing")
+    world.admin("demo-data", "--customer", cid, "--tenants", "1", "--identities", "5",
+                "--findings", "30", check=0)
+    key = world.key(cid)[0]
+    total = client.get("/api/v1/findings?limit=1", key).json()["meta"]["total"]
+    path = f"/api/v1/findings?limit=5&offset={total}"
+    ran = []
+    for _ in range(2):
+        before = statements(pg, su, ROLE)
+        r = client.get(path, key)
+        assert r.status == 200 and r.json()["data"] == [], r.body
+        assert r.json()["meta"]["total"] == total
+        # (the webhook drainer runs statements of its own)
+        ran.append({k: v for k, v in delta(statements(pg, su, ROLE), before).items()
+                    if k.startswith(("pf_findings", "pf_data_version"))})
+    # The head answered once; then the kept answer, after a version check.
+    assert ran[0].get("pf_findings_head") == 1, ran
+    assert ran[1] == {"pf_data_version": 1}, ran
+    pg.psql("INSERT INTO permafrost.findings (customer_id, tenant_id, severity, status, "
+            "finding_type, title, first_seen_at, last_seen_at) "
+            f"SELECT customer_id, tenant_id, 'low', 'open', 'late', 'late ' || n, "
+            f"'1990-01-01'::timestamptz - n * interval '1 day', now() "
+            f"FROM permafrost.tenants, generate_series(1, 3) n WHERE customer_id = '{cid}'")
+    r = client.get(path, key).json()
+    assert r["meta"]["total"] == total + 3
+    # The oldest low findings sort last: the three new ones fill the page.
+    assert [f["title"] for f in r["data"]] == ["late 1", "late 2", "late 3"]
+
+
 def jit_functions(pg, su, where):
     out = pg.psql("SELECT coalesce(sum(calls), 0), coalesce(sum(jit_functions), 0) "
                   f"FROM pg_stat_statements WHERE userid = '{ROLE}'::regrole AND {where}", su)
