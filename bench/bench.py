@@ -262,6 +262,8 @@ def main():
         ("uncached_list_deep_offset", f"{ubase}/findings?limit=100&offset={deep_offset}", kbig,
          "5s" if QUICK else "20s"),
         ("uncached_list_cursor_deep", f"{ubase}/findings?limit=100&cursor={cursor1000}", kbig),
+        # Past the end of the filtered list: answered by the list's head alone.
+        ("uncached_list_past_end", f"{ubase}/findings?{filt}&limit=100&offset=10000000", kbig),
         ("uncached_small_list_filtered", f"{ubase}/findings?{filt}&limit=100", ksmall),
         # The other lists of the big customer (20,000 identities), first page.
         ("uncached_identities", f"{ubase}/identities?limit=100", kbig),
