@@ -105,9 +105,13 @@
 #define TENANT_OK \
     "(EXISTS (SELECT 1 FROM permafrost.tenants" \
     " WHERE customer_id = " P_UUID " AND tenant_id = " P_UUID ") OR " P_UUID " IS NULL)"
+/* The three values alone, one row: also a statement of its own, a list's
+ * head (pf_sql_head). */
+#define HEAD_V(version, total) \
+    "SELECT " version " AS version, " TENANT_OK " AS ok, (" total ") AS total"
 #define LIST_HEAD_V(version, total) \
-    "SELECT h.version, h.ok, h.total, p.* FROM (SELECT " version " AS version, " TENANT_OK \
-    " AS ok, (" total ") AS total) h LEFT JOIN LATERAL ("
+    "SELECT h.version, h.ok, h.total, p.* FROM (" HEAD_V(version, total) \
+    ") h LEFT JOIN LATERAL ("
 #define LIST_TAIL(keys) ") p ON true ORDER BY " keys
 /* The two forms of one list: cols, then FROM and WHERE (cursor condition
  * included), the page's ORDER BY and its LIMIT/OFFSET; the complete form
@@ -116,8 +120,7 @@
     LIST_HEAD(total) "SELECT " cols keys from_where " AND h.ok ORDER BY " order page \
     LIST_TAIL(tail)
 #define QUICK_LIST(total, cols, from_where, order, page) \
-    "SELECT " VERSIONED " AS version, " TENANT_OK " AS ok, (" total ") AS total, " cols \
-    from_where " ORDER BY " order page
+    HEAD_V(VERSIONED, total) ", " cols from_where " ORDER BY " order page
 
 #define TENANT_KEYS   ", t.display_name AS k1, t.tenant_id AS k2"
 #define IDENTITY_KEYS ", i.display_name AS k1, i.id AS k2"
@@ -260,11 +263,8 @@
 /* QUICK_LIST has no keys and no tail. */
 #define QUICK(total, cols, keys, from_where, order, page, tail) \
     QUICK_LIST(total, cols, from_where, order, page)
-/* A list's head alone: the data version, the tenant check and the filtered
- * total, one row, no page (pf_sql_head). It takes the first arguments of
- * the list statements, up to the total's. */
-#define HEAD_V(version, total) \
-    "SELECT " version " AS version, " TENANT_OK " AS ok, (" total ") AS total"
+/* A list's head alone takes the first arguments of the list statements,
+ * up to the total's. */
 #define HEAD(total, cols, keys, from_where, order, page, tail) HEAD_V(VERSIONED, total)
 
 const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
