@@ -203,7 +203,8 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     const char *last[PF_CURSOR_MAX_FIELDS];
     const char *tenant, *binding, *next = NULL;
     long long limit, offset, total = 0, seen = 0;
-    int n = 0, n_head = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0, by_tenant;
+    int n = 0, n_head = 0, have_last = 0, head = 0, tenant_ok = 0, unwritten = 0;
+    int by_tenant, deep;
     pf_rows res;
     pf_db_status st;
     pf_sql_id sql, head_sql;
@@ -293,17 +294,17 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
         args[n++] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)offset);
     }
     by_tenant = tenant && def->tenant_sql;
+    deep = !qv[Q_CURSOR].present && offset >= PF_DEEP_PAGE * limit; /* limit >= 1 */
     if (qv[Q_CURSOR].present) {
         sql = by_tenant ? def->after_sql_tenant : def->after_sql;
     }
-    else if (def->deep_sql && offset >= PF_DEEP_PAGE * limit) {
+    else if (deep && def->deep_sql) {
         sql = by_tenant ? def->list_sql_deep_tenant : def->list_sql_deep;
     }
     else {
         sql = by_tenant ? def->list_sql_tenant : def->list_sql;
     }
-    if (!qv[Q_CURSOR].present && offset > 0 && offset >= PF_DEEP_PAGE * limit
-        && pf_sql_head(sql, &head_sql)) {
+    if (deep && pf_sql_head(sql, &head_sql)) {
         st = pf_db_select(r, head_sql, n_head, args, &res);
         if (st != PF_DB_OK) {
             return pf_db_fail(r, st);

@@ -19,7 +19,6 @@ json_t *pf_shape_finding(const char *const *c, int detail);
 int pf_write_tenant(pf_jbuf *b, const char *const *c);
 int pf_write_identity(pf_jbuf *b, const char *const *c);
 int pf_write_finding_row(pf_jbuf *b, const char *const *c);
-json_t *pf_shape_role(const char *const *c);
 json_t *pf_shape_webhook(const char *const *c);
 json_t *pf_shape_delivery(const char *const *c);
 int pf_write_role(pf_jbuf *b, const char *const *c);
