@@ -31,6 +31,7 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->lc_on = PF_UNSET;
     c->lc_size = PF_UNSET;
     c->db_gate = PF_UNSET;
+    c->stmt_timeout = PF_UNSET;
     return c;
 }
 
@@ -50,6 +51,7 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->lc_on = add->lc_on != PF_UNSET ? add->lc_on : base->lc_on;
     c->lc_size = base->lc_size;   /* global only */
     c->db_gate = base->db_gate;   /* global only */
+    c->stmt_timeout = base->stmt_timeout; /* global only */
     return c;
 }
 
@@ -255,6 +257,27 @@ static const char *set_db_gate(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+/* Global only: virtual hosts may share mod_dbd's pool, and a session's
+ * setting belongs to the session, whichever host runs the statement. */
+static const char *set_stmt_timeout(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err) {
+        return err;
+    }
+    if (strcasecmp(arg, "off") == 0) {
+        v = 0;
+    }
+    else if (whole_number(arg, 1, 3600000, &v) != 0) {
+        return "PermafrostStatementTimeout must be a whole number of milliseconds from 1 to "
+               "3600000, or off";
+    }
+    pf_srv(cmd->server)->stmt_timeout = v;
+    return NULL;
+}
+
 /* One gate per child process, shared by its threads and every virtual
  * host: it bounds the statements this process has in flight. A process of
  * one thread (prefork) never has more than one. */
@@ -377,6 +400,9 @@ static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostDatabaseConcurrency", set_db_gate, NULL, RSRC_CONF,
                   "Requests of one child process running statements at once; the others "
                   "wait their turn in arrival order (default off)"),
+    AP_INIT_TAKE1("PermafrostStatementTimeout", set_stmt_timeout, NULL, RSRC_CONF,
+                  "milliseconds a statement may run before the database cancels it and the "
+                  "request is answered 503 (30000), or off to keep the database's setting"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,
@@ -428,6 +454,10 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         if (c->lc_on == PF_UNSET) {
             c->lc_on = 1;
         }
+        if (c->stmt_timeout == PF_UNSET) {
+            c->stmt_timeout = PF_STMT_TIMEOUT_DEFAULT;
+        }
+        c->session_sql = pf_db_session_sql(pconf, c->stmt_timeout);
         pf_db_prepare_all(sv);
     }
     pf_cursor_key_init(s);

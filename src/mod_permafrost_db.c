@@ -3,6 +3,7 @@
 #include "mod_permafrost_private.h"
 
 #include "pf_gate.h"
+#include "pf_pgerr.h"
 
 #include <libpq-fe.h>
 
@@ -51,12 +52,26 @@ static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
  * - jit off: the module's statements are short, and a generic plan whose
  *   estimate passes jit_above_cost (an offset page's ids-first form,
  *   pf_sql.c's FINDING_PAGE) spent 25-45 ms compiling on every execution,
- *   for a statement that runs in one.
+ *   for a statement that runs in one;
+ * - statement_timeout (PermafrostStatementTimeout): a statement stuck on a
+ *   lock or an overloaded server ends, and frees its connection and its
+ *   place in the gate, instead of holding them for as long as it takes;
+ * - verbose errors (a libpq setting, no statement): the SQLSTATE in the
+ *   message tells a cancelled statement from a broken one (pf_pgerr.h).
  * mod_dbd has no hook where a connection opens, so the connection's own
  * pool remembers which backend was set up; a session that libpq reset
  * after a lost connection has another backend and is set up again. */
 #define PF_SESSION_KEY "permafrost-session"
-#define PF_SESSION_SQL "SET DateStyle TO ISO; SET jit TO off"
+
+const char *pf_db_session_sql(apr_pool_t *p, long stmt_timeout_ms)
+{
+    const char *sql = "SET DateStyle TO ISO; SET jit TO off";
+
+    /* off: whatever the role, database or DBDParams options set. */
+    return stmt_timeout_ms > 0
+               ? apr_psprintf(p, "%s; SET statement_timeout TO %ld", sql, stmt_timeout_ms)
+               : sql;
+}
 
 typedef struct {
     int backend;
@@ -64,6 +79,7 @@ typedef struct {
 
 static void session_setup(request_rec *r, server_rec *s, ap_dbd_t *dbd)
 {
+    const char *sql = pf_srv(s)->session_sql;
     PGconn *pg;
     PGresult *res;
     pf_session *ss = NULL;
@@ -78,12 +94,13 @@ static void session_setup(request_rec *r, server_rec *s, ap_dbd_t *dbd)
     if (ss && ss->backend == backend) {
         return;
     }
-    res = PQexec(pg, PF_SESSION_SQL);
+    PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
+    res = PQexec(pg, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        const char *msg = PQerrorMessage(pg);
         /* Not marked: the next statement on this session tries again. */
-        PF_DBLOG(r, s, APLOG_WARNING,
-                 "PF00045: could not set up a pooled session (" PF_SESSION_SQL "): %s",
-                 PQerrorMessage(pg));
+        PF_DBLOG(r, s, APLOG_WARNING, "PF00045: could not set up a pooled session (%s): %.*s",
+                 sql, (int)pf_pgerr_first_line(msg), msg);
         PQclear(res);
         return;
     }
@@ -172,21 +189,32 @@ pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **
             return PF_DB_OK;
         }
         msg = apr_dbd_error(dbd->driver, dbd->handle, rv);
+        if (!msg) {
+            msg = "unknown error";
+        }
         if (apr_dbd_check_conn(dbd->driver, p, dbd->handle) != APR_SUCCESS) {
-            PF_DBLOG(r, s, APLOG_WARNING, "PF00002: database connection lost running %s: %s",
-                     label, msg ? msg : "unknown error");
+            PF_DBLOG(r, s, APLOG_WARNING, "PF00002: database connection lost running %s: %.*s",
+                     label, (int)pf_pgerr_first_line(msg), msg);
             st = PF_DB_UNAVAILABLE;
             c->dbd.close(s, dbd);
             *held = NULL;
             continue;
+        }
+        if (pf_pgerr_classify(msg) == PF_PGERR_BUSY) {
+            /* Running it again would wait as long once more: the client
+             * gets 503 with Retry-After, and the connection stays pooled. */
+            PF_DBLOG(r, s, APLOG_WARNING,
+                     "PF00047: statement %s did not complete; answered as unavailable: %.*s",
+                     label, (int)pf_pgerr_first_line(msg), msg);
+            return PF_DB_UNAVAILABLE;
         }
         if (!reprepared) {
             reprepared = 1;
             reprepare(r, s, dbd);
             continue;
         }
-        PF_DBLOG(r, s, APLOG_ERR, "PF00003: statement %s failed: %s", label,
-                 msg ? msg : "unknown error");
+        PF_DBLOG(r, s, APLOG_ERR, "PF00003: statement %s failed: %.*s", label,
+                 (int)pf_pgerr_first_line(msg), msg);
         return PF_DB_ERROR;
     }
     return st;

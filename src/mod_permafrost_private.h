@@ -71,6 +71,9 @@ typedef struct {
     /* database gate (pf_gate.h) */
     long db_gate;         /* PermafrostDatabaseConcurrency per process; 0: off (main only) */
     struct pf_gate *gate; /* this child process's gate, or NULL */
+    /* pooled sessions */
+    long stmt_timeout;    /* PermafrostStatementTimeout, ms; 0: the database's own (main only) */
+    const char *session_sql; /* run once per PostgreSQL backend (mod_permafrost_db.c) */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"
@@ -121,6 +124,13 @@ extern const size_t pf_openapi_json_len;
 /* mod_permafrost_db.c */
 typedef enum { PF_DB_OK = 0, PF_DB_UNAVAILABLE, PF_DB_ERROR } pf_db_status;
 void pf_db_prepare_all(server_rec *s);
+/* PermafrostStatementTimeout's default, in milliseconds: far above any
+ * statement the module runs on a healthy database (an offset page 100,000
+ * rows deep reads in under a second), and below the 60 s after which httpd's
+ * Timeout or a proxy in front gives up. */
+#define PF_STMT_TIMEOUT_DEFAULT 30000
+/* What a pooled session runs once, before its first statement. */
+const char *pf_db_session_sql(apr_pool_t *p, long stmt_timeout_ms);
 /* A result being read: apr_dbd advances through the same row handle. */
 typedef struct {
     ap_dbd_t *dbd;
