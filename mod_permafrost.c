@@ -9,6 +9,7 @@
 #include "pf_gate.h"
 
 #include <ap_mpm.h>
+#include <apr_lib.h>
 #include <apr_optional.h>
 #include <apr_strings.h>
 
@@ -31,7 +32,7 @@ static void *pf_create_srv(apr_pool_t *p, server_rec *s)
     c->lc_on = PF_UNSET;
     c->lc_size = PF_UNSET;
     c->db_gate = PF_UNSET;
-    c->stmt_timeout = PF_UNSET;
+    c->query_timeout = PF_UNSET;
     return c;
 }
 
@@ -51,7 +52,7 @@ static void *pf_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->lc_on = add->lc_on != PF_UNSET ? add->lc_on : base->lc_on;
     c->lc_size = base->lc_size;   /* global only */
     c->db_gate = base->db_gate;   /* global only */
-    c->stmt_timeout = base->stmt_timeout; /* global only */
+    c->query_timeout = base->query_timeout; /* global only */
     return c;
 }
 
@@ -259,22 +260,25 @@ static const char *set_db_gate(cmd_parms *cmd, void *dconf, const char *arg)
 
 /* Global only: virtual hosts may share mod_dbd's pool, and a session's
  * setting belongs to the session, whichever host runs the statement. */
-static const char *set_stmt_timeout(cmd_parms *cmd, void *dconf, const char *arg)
+static const char *set_query_timeout(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    long v;
+    apr_interval_time_t t = 0;
 
     if (err) {
         return err;
     }
     if (strcasecmp(arg, "off") == 0) {
-        v = 0;
+        pf_srv(cmd->server)->query_timeout = 0;
+        return NULL;
     }
-    else if (whole_number(arg, 1, 3600000, &v) != 0) {
-        return "PermafrostStatementTimeout must be a whole number of milliseconds from 1 to "
-               "3600000, or off";
+    /* Seconds, or with httpd's units: 250ms, 2mi, 1h. */
+    if (!apr_isdigit(*arg) || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < apr_time_from_msec(1) || t > apr_time_from_sec(3600)) {
+        return "PermafrostQueryTimeout must be a time from 1ms to 3600 seconds (5, 250ms), "
+               "or off";
     }
-    pf_srv(cmd->server)->stmt_timeout = v;
+    pf_srv(cmd->server)->query_timeout = (long)apr_time_as_msec(t);
     return NULL;
 }
 
@@ -400,9 +404,10 @@ static const command_rec pf_cmds[] = {
     AP_INIT_TAKE1("PermafrostDatabaseConcurrency", set_db_gate, NULL, RSRC_CONF,
                   "Requests of one child process running statements at once; the others "
                   "wait their turn in arrival order (default off)"),
-    AP_INIT_TAKE1("PermafrostStatementTimeout", set_stmt_timeout, NULL, RSRC_CONF,
-                  "milliseconds a statement may run before the database cancels it and the "
-                  "request is answered 503 (30000), or off to keep the database's setting"),
+    AP_INIT_TAKE1("PermafrostQueryTimeout", set_query_timeout, NULL, RSRC_CONF,
+                  "Time a statement may run before the database cancels it and the request is "
+                  "answered 503: seconds, or with a unit such as 250ms (default 5), or off to "
+                  "keep the database's statement_timeout"),
     AP_INIT_TAKE12("PermafrostRateLimit", set_rate_limit, NULL, RSRC_CONF,
                    "Requests per key per window: <requests> <seconds> (default 1000 900), or off"),
     AP_INIT_TAKE1("PermafrostRateLimitSlots", set_slots, "ratelimit", RSRC_CONF,
@@ -454,10 +459,10 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         if (c->lc_on == PF_UNSET) {
             c->lc_on = 1;
         }
-        if (c->stmt_timeout == PF_UNSET) {
-            c->stmt_timeout = PF_STMT_TIMEOUT_DEFAULT;
+        if (c->query_timeout == PF_UNSET) {
+            c->query_timeout = PF_QUERY_TIMEOUT_DEFAULT;
         }
-        c->session_sql = pf_db_session_sql(pconf, c->stmt_timeout);
+        c->session_sql = pf_db_session_sql(pconf, c->query_timeout);
         pf_db_prepare_all(sv);
     }
     pf_cursor_key_init(s);

@@ -53,7 +53,7 @@ static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
  *   estimate passes jit_above_cost (an offset page's ids-first form,
  *   pf_sql.c's FINDING_PAGE) spent 25-45 ms compiling on every execution,
  *   for a statement that runs in one;
- * - statement_timeout (PermafrostStatementTimeout): a statement stuck on a
+ * - statement_timeout (PermafrostQueryTimeout): a statement stuck on a
  *   lock or an overloaded server ends, and frees its connection and its
  *   place in the gate, instead of holding them for as long as it takes;
  * - verbose errors (a libpq setting, no statement): the SQLSTATE in the
@@ -63,13 +63,13 @@ static void reprepare(request_rec *r, server_rec *s, ap_dbd_t *dbd)
  * after a lost connection has another backend and is set up again. */
 #define PF_SESSION_KEY "permafrost-session"
 
-const char *pf_db_session_sql(apr_pool_t *p, long stmt_timeout_ms)
+const char *pf_db_session_sql(apr_pool_t *p, long query_timeout_ms)
 {
     const char *sql = "SET DateStyle TO ISO; SET jit TO off";
 
     /* off: whatever the role, database or DBDParams options set. */
-    return stmt_timeout_ms > 0
-               ? apr_psprintf(p, "%s; SET statement_timeout TO %ld", sql, stmt_timeout_ms)
+    return query_timeout_ms > 0
+               ? apr_psprintf(p, "%s; SET statement_timeout TO %ld", sql, query_timeout_ms)
                : sql;
 }
 

@@ -1,4 +1,4 @@
-"""PermafrostStatementTimeout (README, "Statement timeout"): a statement the
+"""PermafrostQueryTimeout (README, "Query timeout"): a statement the
 database does not finish in time is cancelled there, and the request is
 answered 503 SERVICE_UNAVAILABLE with Retry-After, at once, not after a
 repeat. The connection and the gate's place are handed back, so the server
@@ -36,7 +36,7 @@ def server(rundir, pg, name, extra, options=None):
     h.start()
     # The child's pool is open, and its statements prepared, before any
     # test takes a lock: preparing takes the tables' locks too, before the
-    # session's timeout is set (README, "Statement timeout").
+    # session's timeout is set (README, "Query timeout").
     assert Client(h.port).get("/api/v1/health").status == 200
     return h
 
@@ -92,8 +92,8 @@ def assert_logged_once_per_request(h, n, keys):
 
 
 def test_a_statement_held_on_a_lock_is_answered_503(rundir, pg, su, two):  # noqa: F811
-    h = server(rundir, pg, "stmt-timeout-300",
-               "PermafrostStatementTimeout 300\nPermafrostDatabaseConcurrency 2")
+    h = server(rundir, pg, "query-timeout-300",
+               "PermafrostQueryTimeout 300ms\nPermafrostDatabaseConcurrency 2")
     try:
         (_, key), _ = two
         assert Client(h.port).get("/api/v1/tenants", key).status == 200
@@ -122,7 +122,7 @@ def test_a_statement_held_on_a_lock_is_answered_503(rundir, pg, su, two):  # noq
 def test_a_key_lookup_held_on_a_lock_is_503_not_401(rundir, pg, su, two):  # noqa: F811
     """The key is not in the cache yet: its lookup is the statement that
     times out, and an unchecked key is neither refused nor let in."""
-    h = server(rundir, pg, "stmt-timeout-auth", "PermafrostStatementTimeout 250")
+    h = server(rundir, pg, "query-timeout-auth", "PermafrostQueryTimeout 250ms")
     try:
         (_, key), _ = two
         holder = held(pg, su, "api_keys", 60)
@@ -138,13 +138,13 @@ def test_a_key_lookup_held_on_a_lock_is_503_not_401(rundir, pg, su, two):  # noq
     check_error_log(h)
 
 
-@pytest.mark.parametrize("setting,waits", [("", True), ("PermafrostStatementTimeout off", False)])
+@pytest.mark.parametrize("setting,waits", [("", True), ("PermafrostQueryTimeout off", False)])
 def test_default_and_off_against_the_connections_own_setting(rundir, pg, su, two, setting,
                                                               waits):  # noqa: F811
-    """DBDParams asks for 200 ms. The module's default (30 s) replaces it,
+    """DBDParams asks for 200 ms. The module's default (5 s) replaces it,
     so the request waits out a 1.5 s lock and is answered; with off, the
     connection's own 200 ms stands and the request is answered 503."""
-    h = server(rundir, pg, f"stmt-timeout-{'default' if waits else 'off'}",
+    h = server(rundir, pg, f"query-timeout-{'default' if waits else 'off'}",
                setting, options=200)
     try:
         (_, key), _ = two
@@ -169,22 +169,29 @@ def test_default_and_off_against_the_connections_own_setting(rundir, pg, su, two
 
 
 @pytest.mark.parametrize("line,ok", [
-    ("PermafrostStatementTimeout 1", True),
-    ("PermafrostStatementTimeout 3600000", True),
-    ("PermafrostStatementTimeout OFF", True),
-    ("PermafrostStatementTimeout 0", False),
-    ("PermafrostStatementTimeout 3600001", False),
-    ("PermafrostStatementTimeout -5", False),
-    ("PermafrostStatementTimeout 30s", False),
-    ("PermafrostStatementTimeout", False),
+    ("PermafrostQueryTimeout 1ms", True),
+    ("PermafrostQueryTimeout 1", True),
+    ("PermafrostQueryTimeout 3600", True),
+    ("PermafrostQueryTimeout 60mi", True),
+    ("PermafrostQueryTimeout 1h", True),
+    ("PermafrostQueryTimeout OFF", True),
+    ("PermafrostQueryTimeout 0", False),
+    ("PermafrostQueryTimeout 0ms", False),
+    ("PermafrostQueryTimeout 3601", False),
+    ("PermafrostQueryTimeout 2h", False),
+    ("PermafrostQueryTimeout -5", False),
+    ("PermafrostQueryTimeout 5x", False),
+    ("PermafrostQueryTimeout ms", False),
+    ("PermafrostQueryTimeout 99999999999999999999", False),
+    ("PermafrostQueryTimeout", False),
 ])
 def test_the_directive(rundir, pg, line, ok):
-    pfstack.assert_directive(os.path.join(rundir, "stmt-timeout-conf"), pg.dsn, line, ok,
-                             "PermafrostStatementTimeout")
+    pfstack.assert_directive(os.path.join(rundir, "query-timeout-conf"), pg.dsn, line, ok,
+                             "PermafrostQueryTimeout")
 
 
 def test_the_directive_is_for_the_main_server_only(rundir, pg):
     pfstack.assert_directive(
-        os.path.join(rundir, "stmt-timeout-vhost"), pg.dsn,
-        "<VirtualHost 127.0.0.1:9>\nPermafrostStatementTimeout 500\n</VirtualHost>", False,
-        "PermafrostStatementTimeout cannot occur within <VirtualHost> section")
+        os.path.join(rundir, "query-timeout-vhost"), pg.dsn,
+        "<VirtualHost 127.0.0.1:9>\nPermafrostQueryTimeout 500\n</VirtualHost>", False,
+        "PermafrostQueryTimeout cannot occur within <VirtualHost> section")
