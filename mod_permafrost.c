@@ -437,6 +437,8 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     APR_OPTIONAL_FN_TYPE(ap_dbd_close) *close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     char *openapi_etag;
+    module *dbd_module = ap_find_linked_module("mod_dbd.c");
+    apr_hash_t *registered = apr_hash_make(ptemp);
 
     if (!open || !close || !prepare) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
@@ -463,7 +465,20 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             c->query_timeout = PF_QUERY_TIMEOUT_DEFAULT;
         }
         c->session_sql = pf_db_session_sql(pconf, c->query_timeout);
-        pf_db_prepare_all(sv);
+        /* Statements are registered once per mod_dbd configuration. A
+         * virtual host without DBD directives shares the main server's,
+         * and registering them there again earned one warning per
+         * statement (AH02653) for each such host at every start. */
+        {
+            void *dbd = dbd_module ? ap_get_module_config(sv->module_config, dbd_module) : NULL;
+            const void *which = dbd ? dbd : (const void *)sv;
+
+            if (!apr_hash_get(registered, &which, sizeof(which))) {
+                apr_hash_set(registered, apr_pmemdup(ptemp, &which, sizeof(which)),
+                             sizeof(which), sv);
+                pf_db_prepare_all(sv);
+            }
+        }
     }
     pf_cursor_key_init(s);
     return pf_webhook_post_config(pconf, s);
