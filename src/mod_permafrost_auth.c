@@ -78,6 +78,7 @@ static pf_auth_result authenticate(request_rec *r, pf_req *rq)
         return PF_AUTH_DENIED;
     }
     pf_sha256(token, len, digest);
+    memcpy(rq->rl_id, digest, sizeof(rq->rl_id));
     /* A key any child checked within the TTL needs no round trip. */
     if (pf_keycache_get(r, digest, rq)) {
         return PF_AUTH_OK;

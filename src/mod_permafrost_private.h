@@ -91,6 +91,10 @@ typedef struct {
     char key_id[37];
     char customer_id[37];
     unsigned scopes;
+    /* The key's id in the rate-limit table: the first half of the SHA-256
+     * authentication computes anyway (one secret per key), so counting
+     * needs no parse of key_id. */
+    unsigned char rl_id[16];
     int rl_present;       /* rate-limit headers to send */
     long rl_limit;
     long rl_remaining;

@@ -224,11 +224,12 @@ void pf_ratelimit_child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+_Static_assert(sizeof(((pf_req *)0)->rl_id) == PF_RL_ID_LEN, "pf_req.rl_id is a table id");
+
 int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse)
 {
     const pf_srv_cfg *c = pf_srv(r->server);
     apr_int64_t now = apr_time_sec(r->request_time);
-    unsigned char id[PF_RL_ID_LEN];
     pf_rl_verdict v = PF_RL_FULL;
     pf_rl_result res;
     int counted = 0;
@@ -238,11 +239,11 @@ int pf_ratelimit_count(request_rec *r, pf_req *rq, int may_refuse)
     }
     /* request_time is already known: no clock read, the lock is the only
      * system call. */
-    if (rl_table && pf_rl_id_parse(rq->key_id, id) == 0) {
+    if (rl_table) {
         apr_status_t rv = apr_global_mutex_lock(rl_mutex);
 
         if (rv == APR_SUCCESS) {
-            v = pf_rl_hit(rl_table, id, c->rl_server, (apr_uint32_t)c->rl_limit,
+            v = pf_rl_hit(rl_table, rq->rl_id, c->rl_server, (apr_uint32_t)c->rl_limit,
                           (apr_uint32_t)c->rl_window, now, &res);
             apr_global_mutex_unlock(rl_mutex);
             counted = 1;

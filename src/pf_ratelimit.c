@@ -1,5 +1,4 @@
 #include "pf_ratelimit.h"
-#include "pf_key.h"
 
 #include <string.h>
 
@@ -360,30 +359,6 @@ int pf_rl_check(const pf_rl_table *t)
         filled += bk[b] != 0;
     }
     return filled == t->used ? 0 : -6;
-}
-
-int pf_rl_id_parse(const char *uuid, unsigned char out[PF_RL_ID_LEN])
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < 36; i++) {
-        int hi, lo;
-
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (uuid[i] != '-') {
-                return -1;
-            }
-            continue;
-        }
-        hi = pf_hexval(uuid[i]);
-        lo = hi < 0 ? -1 : pf_hexval(uuid[i + 1]);
-        if (lo < 0 || n >= PF_RL_ID_LEN) {
-            return -1;
-        }
-        out[n++] = (unsigned char)(hi << 4 | lo);
-        i++;
-    }
-    return n == PF_RL_ID_LEN && uuid[36] == '\0' ? 0 : -1;
 }
 
 uint32_t pf_rl_name_hash(const char *s)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PF_RL_ID_LEN         16        /* a key id: a UUID's 16 bytes */
+#define PF_RL_ID_LEN         16        /* a key's id here: its SHA-256, first half */
 #define PF_RL_DEFAULT_LIMIT  1000
 #define PF_RL_DEFAULT_WINDOW 900       /* seconds */
 #define PF_RL_DEFAULT_SLOTS  100000u   /* (key, server) pairs with an open window */
@@ -70,9 +70,6 @@ uint32_t pf_rl_used(const pf_rl_table *t);
 /* 0 when the index, the heap and the slots agree; a negative number naming
  * the first broken rule otherwise. For tests. */
 int pf_rl_check(const pf_rl_table *t);
-
-/* Canonical UUID text (either case) to 16 bytes; 0 on success, -1 else. */
-int pf_rl_id_parse(const char *uuid, unsigned char out[PF_RL_ID_LEN]);
 
 /* FNV-1a of a string: a server's identity that stays the same across
  * restarts as long as its name and addresses do. */

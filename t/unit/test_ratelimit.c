@@ -279,20 +279,6 @@ static void test_model(void)
 
 static void test_ids(void)
 {
-    unsigned char id[PF_RL_ID_LEN];
-    static const unsigned char want[PF_RL_ID_LEN] = { 0x0a, 0x1b, 0x2c, 0x3d, 0x00, 0x00,
-                                                      0x40, 0x00, 0x80, 0x00, 0x00, 0x00,
-                                                      0x00, 0x00, 0x00, 0xff };
-
-    ok(pf_rl_id_parse("0a1b2c3d-0000-4000-8000-0000000000ff", id) == 0
-       && memcmp(id, want, sizeof(want)) == 0, "uuid to bytes");
-    ok(pf_rl_id_parse("0A1B2C3D-0000-4000-8000-0000000000FF", id) == 0
-       && memcmp(id, want, sizeof(want)) == 0, "upper case too");
-    ok(pf_rl_id_parse("0a1b2c3d-0000-4000-8000-0000000000f", id) == -1, "short");
-    ok(pf_rl_id_parse("0a1b2c3d-0000-4000-8000-0000000000fff", id) == -1, "long");
-    ok(pf_rl_id_parse("0a1b2c3d00000-4000-8000-0000000000ff", id) == -1, "misplaced dash");
-    ok(pf_rl_id_parse("0a1b2c3d-0000-4000-8000-0000000000fg", id) == -1, "not hex");
-    ok(pf_rl_id_parse("", id) == -1, "empty");
     ok(pf_rl_name_hash("a") == 0xe40c292cu, "FNV-1a of 'a'");
     ok(pf_rl_name_hash("www.example.com:443") != pf_rl_name_hash("www.example.com:80"),
        "server names differ");
