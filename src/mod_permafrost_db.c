@@ -201,10 +201,10 @@ pf_db_status pf_db_run(request_rec *r, apr_pool_t *p, server_rec *s, ap_dbd_t **
             continue;
         }
         if (pf_pgerr_classify(msg) == PF_PGERR_BUSY) {
-            /* Running it again would wait as long once more: the client
+            /* Running it again would wait as long once more: a client
              * gets 503 with Retry-After, and the connection stays pooled. */
             PF_DBLOG(r, s, APLOG_WARNING,
-                     "PF00047: statement %s did not complete; answered as unavailable: %.*s",
+                     "PF00047: statement %s was cancelled or refused by PostgreSQL: %.*s",
                      label, (int)pf_pgerr_first_line(msg), msg);
             return PF_DB_UNAVAILABLE;
         }
