@@ -12,6 +12,7 @@
 #include <apr_lib.h>
 #include <apr_optional.h>
 #include <apr_strings.h>
+#include <openssl/evp.h>
 
 static void *pf_create_srv(apr_pool_t *p, server_rec *s)
 {
@@ -431,12 +432,19 @@ static const command_rec pf_cmds[] = {
     { NULL }
 };
 
+static apr_status_t free_md(void *md)
+{
+    EVP_MD_free(md);
+    return APR_SUCCESS;
+}
+
 static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_dbd_open) *open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     APR_OPTIONAL_FN_TYPE(ap_dbd_close) *close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     char *openapi_etag;
+    EVP_MD *sha256;
     module *dbd_module = ap_find_linked_module("mod_dbd.c");
     apr_hash_t *registered = apr_hash_make(ptemp);
 
@@ -446,12 +454,19 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      "modules/mod_dbd.so' (Debian: a2enmod dbd) before mod_permafrost");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* Keys are hashed on every request: fetch the algorithm once, here,
+     * and the children inherit it. Without it, pf_sha256_md fetches. */
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (sha256) {
+        apr_pool_cleanup_register(pconf, sha256, free_md, apr_pool_cleanup_null);
+    }
     /* The document never changes while httpd runs: hash it once. */
     openapi_etag = apr_palloc(pconf, PF_ETAG_SIZE);
     pf_etag(pf_openapi_json, pf_openapi_json_len, openapi_etag);
     for (server_rec *sv = s; sv; sv = sv->next) {
         pf_srv_cfg *c = pf_srv(sv);
         c->openapi_etag = openapi_etag;
+        c->sha256 = sha256;
         c->dbd.open = open;
         c->dbd.close = close;
         c->dbd.prepare = prepare;

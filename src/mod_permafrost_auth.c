@@ -77,7 +77,7 @@ static pf_auth_result authenticate(request_rec *r, pf_req *rq)
     if (pf_key_check(token, len) != PF_KEY_OK) {
         return PF_AUTH_DENIED;
     }
-    pf_sha256(token, len, digest);
+    pf_sha256_md(pf_srv(r->server)->sha256, token, len, digest);
     memcpy(rq->rl_id, digest, sizeof(rq->rl_id));
     /* A key any child checked within the TTL needs no round trip. */
     if (pf_keycache_get(r, digest, rq)) {

@@ -74,6 +74,7 @@ typedef struct {
     /* pooled sessions */
     long query_timeout;    /* PermafrostQueryTimeout, ms; 0: the database's own (main only) */
     const char *session_sql; /* run once per PostgreSQL backend (mod_permafrost_db.c) */
+    const EVP_MD *sha256; /* fetched once at startup, for hashing keys; may be NULL */
 } pf_srv_cfg;
 
 #define PF_DEFAULT_BASE "/api/v1"

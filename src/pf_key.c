@@ -2,20 +2,27 @@
 
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+/* CRC-32 (zlib's) four bits at a time. The check runs on every request,
+ * before the key cache: bit by bit it took 2,850 instructions for a key. */
+static const uint32_t crc_nibble[16] = {
+    0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
+    0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+    0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
+};
 
 uint32_t pf_crc32(const void *buf, size_t len)
 {
     const unsigned char *p = buf;
     uint32_t crc = 0xffffffffu;
 
-    /* Bitwise is fast enough: keys are 40 bytes and checked once each. */
     for (size_t i = 0; i < len; i++) {
         crc ^= p[i];
-        for (int b = 0; b < 8; b++) {
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-        }
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
     }
     return crc ^ 0xffffffffu;
 }
@@ -99,6 +106,13 @@ int pf_key_generate(char *out)
 void pf_sha256(const void *buf, size_t len, unsigned char out[32])
 {
     SHA256(buf, len, out);
+}
+
+void pf_sha256_md(const EVP_MD *md, const void *buf, size_t len, unsigned char out[32])
+{
+    if (!md || EVP_Digest(buf, len, out, NULL, md, NULL) != 1) {
+        SHA256(buf, len, out);
+    }
 }
 
 int pf_ct_equal(const void *a, const void *b, size_t len)

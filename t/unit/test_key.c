@@ -3,6 +3,42 @@
 #include "pf_key.h"
 #include "pf_route.h"
 
+#include <openssl/evp.h>
+
+/* The bit-by-bit definition, for checking the module's table-driven one. */
+static unsigned crc32_bitwise(const unsigned char *p, size_t len)
+{
+    unsigned crc = 0xffffffffu;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= p[i];
+        for (int b = 0; b < 8; b++) {
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+        }
+    }
+    return crc ^ 0xffffffffu;
+}
+
+static void test_crc_against_bitwise(void)
+{
+    unsigned char buf[300];
+    int same = 1;
+
+    for (int c = 0; c < 256; c++) {
+        unsigned char one = (unsigned char)c;
+        same = same && pf_crc32(&one, 1) == crc32_bitwise(&one, 1);
+    }
+    ok(same, "crc32 of every single byte matches the bitwise definition");
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = (unsigned char)(i * 131u + 7u);
+    }
+    same = 1;
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        same = same && pf_crc32(buf, n) == crc32_bitwise(buf, n);
+    }
+    ok(same, "crc32 of 0 to 300 bytes matches the bitwise definition");
+}
+
 int main(void)
 {
     char key[PF_KEY_LEN + 1], bad[PF_KEY_LEN + 1];
@@ -13,6 +49,7 @@ int main(void)
     /* zlib's published check value for "123456789" */
     ok(pf_crc32("123456789", 9) == 0xcbf43926u, "crc32 check value");
     ok(pf_crc32("", 0) == 0, "crc32 of nothing");
+    test_crc_against_bitwise();
 
     ok(pf_key_generate(key) == 0, "generate");
     ok(strlen(key) == PF_KEY_LEN && strncmp(key, "pfrost_", 7) == 0, "generated key shape");
@@ -52,6 +89,29 @@ int main(void)
     pf_hex(md, 32, hex);
     is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
            "sha256 of abc");
+    {
+        EVP_MD *sha = EVP_MD_fetch(NULL, "SHA256", NULL);
+        const char *k = "pfrost_0123456789abcdef0123456789abcdef01234567deadbeef";
+
+        ok(sha != NULL, "SHA256 fetched");
+        memset(md, 0, sizeof(md));
+        pf_sha256_md(sha, "abc", 3, md);
+        pf_hex(md, 32, hex);
+        is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+               "sha256 of abc with the fetched digest");
+        memset(md, 0, sizeof(md));
+        pf_sha256_md(NULL, "abc", 3, md);
+        pf_hex(md, 32, hex);
+        is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+               "sha256 of abc without one");
+        {
+            unsigned char a[32], b[32];
+            pf_sha256(k, strlen(k), a);
+            pf_sha256_md(sha, k, strlen(k), b);
+            ok(memcmp(a, b, 32) == 0, "a key's hash is the same either way");
+        }
+        EVP_MD_free(sha);
+    }
     ok(pf_ct_equal("abcd", "abcd", 4) && !pf_ct_equal("abcd", "abce", 4), "ct_equal");
 
     ok(pf_scopes_parse("read:identities,manage:webhooks") ==
