@@ -438,6 +438,9 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
               + ", ".join(f"{x:.0f}" for x in rl["nocache"]) + " req/s; median cache off / on = "
               f"{statistics.median(rl['nocache']) / statistics.median(rl['off']):.3f}"]
     ir = rl["ir"]
+    added = ir["on"]["all"] - ir["off"]["all"]
+    with open("/proc/cpuinfo") as f:
+        mhz = float(re.search(r"cpu MHz\s*:\s*([\d.]+)", f.read()).group(1))
     rl["ir_ratio"] = ir["on"]["all"] / ir["off"]["all"]
     rl["ir_ratio_nocopy"] = ((ir["on"]["all"] - ir["on"]["copy"])
                              / (ir["off"]["all"] - ir["off"]["copy"]))
@@ -446,14 +449,19 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
               "ap_process_async_request, per request: the difference of a run of "
               f"{CG_REQUESTS[1]} requests and one of {CG_REQUESTS[0]}, after a first): off "
               f"{ir['off']['all']:,.0f}, on {ir['on']['all']:,.0f}, so the limit adds "
-              f"{ir['on']['all'] - ir['off']['all']:,.0f} (on/off {rl['ir_ratio']:.3f}). "
+              f"{added:,.0f} (on/off {rl['ir_ratio']:.3f}). "
               f"Of these, {ir['off']['copy']:,.0f} are memcpy, mostly the kept answer's copy, "
               "which valgrind counts byte by byte (`rep movsb`) though the processor copies "
               f"it in far fewer steps; without memcpy on/off is {rl['ir_ratio_nocopy']:.3f}. "
               "Neither count includes the kernel (loopback TCP both ways), the MPM's event "
               "loop, the database or wrk, which share the same 2 cores: at the main run's "
               f"{res['list_filtered']['rps']:,.0f} req/s a request costs "
-              f"{2e6 / res['list_filtered']['rps']:.0f} us of the machine's CPU in all."]
+              f"{2e6 / res['list_filtered']['rps']:.0f} us of the machine's CPU in all, and "
+              f"the limit's {added:,.0f} instructions, at {mhz:,.0f} MHz and one to two "
+              f"instructions per cycle (no hardware counters here to measure it), "
+              f"{added / mhz / 2:.1f}-{added / mhz:.1f} us of it "
+              f"({added / mhz / 2 / (2e6 / res['list_filtered']['rps']):.1%}-"
+              f"{added / mhz / (2e6 / res['list_filtered']['rps']):.1%})."]
     samples, soak_rps = res["soak"]
     base_t, base = next(((t, m) for t, m in samples if t >= 60), samples[0])
     end_t, end = samples[-1]
