@@ -462,7 +462,7 @@ static int pf_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     /* The document never changes while httpd runs: hash it once. */
     openapi_etag = apr_palloc(pconf, PF_ETAG_SIZE);
-    pf_etag(pf_openapi_json, pf_openapi_json_len, openapi_etag);
+    pf_etag(sha256, pf_openapi_json, pf_openapi_json_len, openapi_etag);
     for (server_rec *sv = s; sv; sv = sv->next) {
         pf_srv_cfg *c = pf_srv(sv);
         c->openapi_etag = openapi_etag;

@@ -81,7 +81,7 @@ int pf_send_text_cached(request_rec *r, const char *body, size_t len, const char
 
     if (!etag) {
         char *e = apr_palloc(r->pool, PF_ETAG_SIZE);
-        pf_etag(body, len, e);
+        pf_etag(pf_srv(r->server)->sha256, body, len, e);
         etag = e;
     }
     inm = apr_table_get(r->headers_in, "If-None-Match");

@@ -379,7 +379,7 @@ static int run_list(request_rec *r, pf_req *rq, const list_def *def)
     pf_jbuf_lit(&out, "}");
     body = pf_jbuf_finish(&out, &len);
     etag = apr_palloc(r->pool, PF_ETAG_SIZE);
-    pf_etag(body, len, etag);
+    pf_etag(pf_srv(r->server)->sha256, body, len, etag);
     if (cache && have_version) {
         pf_lc_put(cache, ckey, version, body, len, etag);
     }

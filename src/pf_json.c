@@ -311,11 +311,11 @@ json_t *pf_json_pool_own(apr_pool_t *p, json_t *j)
     return j;
 }
 
-void pf_etag(const char *body, size_t len, char out[PF_ETAG_SIZE])
+void pf_etag(const EVP_MD *sha256, const char *body, size_t len, char out[PF_ETAG_SIZE])
 {
     unsigned char md[32];
 
-    pf_sha256(body, len, md);
+    pf_sha256_md(sha256, body, len, md);
     out[0] = '"';
     pf_hex(md, 16, out + 1);
     out[33] = '"';

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <apr_pools.h>
 #include <jansson.h>
+#include <openssl/types.h>
 
 /* {"error": {"code", "message"[, "details": [{"field", "message"}]]}} */
 json_t *pf_json_error(const char *code, const char *message, const char *field,
@@ -51,8 +52,9 @@ json_t *pf_json_pool_own(apr_pool_t *p, json_t *j);
 
 #define PF_ETAG_SIZE 35 /* quote + 32 hex + quote + NUL */
 
-/* Strong ETag over the exact body bytes. */
-void pf_etag(const char *body, size_t len, char out[PF_ETAG_SIZE]);
+/* Strong ETag over the exact body bytes: SHA-256 with md, the digest the
+ * module fetched at startup (NULL: looked up on the call, pf_key.h). */
+void pf_etag(const EVP_MD *md, const char *body, size_t len, char out[PF_ETAG_SIZE]);
 
 /* If-None-Match evaluation (weak comparison, as RFC 9110 asks for it):
  * 1 when the header holds "*" or a tag equal to etag. */

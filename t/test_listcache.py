@@ -195,22 +195,35 @@ def threaded(rundir, pg, su):  # noqa: F811
     check_error_log(h)
 
 
-def held_totals(pg, su, seconds):  # noqa: F811
-    """A session that holds finding_totals (read by every customer-wide
-    findings list) for `seconds`: the first list statement to run waits for
-    it, so every request of a burst arrives while the page is being read."""
+LOCKED = ("FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '{}' "
+          "AND l.mode = 'AccessExclusiveLock' AND l.granted")
+
+
+def held(pg, su, table, seconds):  # noqa: F811
+    """A session holding permafrost.<table> under an exclusive lock for
+    `seconds` (or until release() cancels it): statements that read it wait."""
     p = subprocess.Popen(["psql", su, "-v", "ON_ERROR_STOP=1", "-Atq", "-c",
-                          "BEGIN; LOCK TABLE permafrost.finding_totals IN ACCESS EXCLUSIVE MODE; "
+                          f"BEGIN; LOCK TABLE permafrost.{table} IN ACCESS EXCLUSIVE MODE; "
                           f"SELECT pg_sleep({seconds}); COMMIT;"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):
-        if pg.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                   "WHERE c.relname = 'finding_totals' AND l.mode = 'AccessExclusiveLock' "
-                   "AND l.granted", su) == "1":
+        if pg.psql("SELECT count(*) " + LOCKED.format(table), su) == "1":
             return p
         time.sleep(0.05)
     p.kill()
     raise AssertionError("could not take the lock")
+
+
+def release(pg, su, table, p):  # noqa: F811
+    pg.psql("SELECT pg_cancel_backend(l.pid) " + LOCKED.format(table), su)
+    p.communicate(timeout=30)
+
+
+def held_totals(pg, su, seconds):  # noqa: F811
+    """finding_totals is read by every customer-wide findings list: the
+    first list statement to run waits for it, so every request of a burst
+    arrives while the page is being read."""
+    return held(pg, su, "finding_totals", seconds)
 
 
 def test_a_page_is_read_once_while_a_burst_waits_for_it(threaded, pg, su, two):  # noqa: F811

@@ -8,7 +8,6 @@ The slow statement is real: a session holds finding_totals (read by every
 customer-wide findings list) or api_keys under an exclusive lock, and the
 module's statements wait on it."""
 import os
-import subprocess
 import threading
 import time
 
@@ -17,7 +16,7 @@ import pytest
 import pfstack
 from conftest import Client, _openapi_validator
 from test_keycache import ROLE, su, check_error_log, answers  # noqa: F401
-from test_listcache import two  # noqa: F401
+from test_listcache import held, release, two  # noqa: F401
 
 PATH = "/api/v1/findings?severity=critical,high&limit=7"
 # One child, so every request below meets the same pool and gate.
@@ -45,30 +44,6 @@ def timed_get(port, path, key):
     t0 = time.monotonic()
     r = Client(port, _openapi_validator()).get(path, key)
     return r, time.monotonic() - t0
-
-
-LOCKED = ("FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '{}' "
-          "AND l.mode = 'AccessExclusiveLock' AND l.granted")
-
-
-def held(pg, su, table, seconds):  # noqa: F811
-    """A session holding permafrost.<table> for `seconds`, or until
-    release() cancels it."""
-    p = subprocess.Popen(["psql", su, "-v", "ON_ERROR_STOP=1", "-Atq", "-c",
-                          f"BEGIN; LOCK TABLE permafrost.{table} IN ACCESS EXCLUSIVE MODE; "
-                          f"SELECT pg_sleep({seconds}); COMMIT;"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(100):
-        if pg.psql("SELECT count(*) " + LOCKED.format(table), su) == "1":
-            return p
-        time.sleep(0.05)
-    p.kill()
-    raise AssertionError("could not take the lock")
-
-
-def release(pg, su, table, p):  # noqa: F811
-    pg.psql("SELECT pg_cancel_backend(l.pid) " + LOCKED.format(table), su)
-    p.communicate(timeout=30)
 
 
 def assert_unavailable(r, seconds, bound):
