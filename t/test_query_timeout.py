@@ -76,6 +76,12 @@ def test_a_statement_held_on_a_lock_is_answered_503(rundir, pg, su, two):  # noq
         try:
             r, took = timed_get(h.port, PATH, key)
             assert_unavailable(r, took, 2.0)
+            # The key was valid (checked from the key cache): like every
+            # answer to a valid key, the 503 carries the rate-limit headers
+            # (contract section 8), and it used quota.
+            assert r.header("X-RateLimit-Limit") == "1000"
+            assert int(r.header("X-RateLimit-Remaining")) < 1000 - 1
+            assert int(r.header("X-RateLimit-Reset")) > time.time()
             # More requests than the pool has connections, and than the gate
             # has places, all at once: each cancelled statement gave both back.
             t0 = time.monotonic()
@@ -104,6 +110,8 @@ def test_a_key_lookup_held_on_a_lock_is_503_not_401(rundir, pg, su, two):  # noq
         try:
             r, took = timed_get(h.port, "/api/v1/tenants", key)
             assert_unavailable(r, took, 2.0)
+            # Whether the key is valid is not known: no rate-limit headers.
+            assert r.header("X-RateLimit-Limit") is None
         finally:
             release(pg, su, "api_keys", holder)
         assert Client(h.port).get("/api/v1/tenants", key).status == 200
