@@ -541,6 +541,25 @@ int pf_route_roles(request_rec *r, pf_req *rq)
     return run_list(r, rq, &def);
 }
 
+/* A detail answer: {"data": ...}, written as text. Sized for the common
+ * answer, an identity with a few assignments or a finding with its
+ * evidence. */
+static void detail_open(request_rec *r, pf_jbuf *b)
+{
+    pf_jbuf_init(b, r->pool, 2048);
+    pf_jbuf_lit(b, "{\"data\":");
+}
+
+static int detail_send(request_rec *r, pf_jbuf *b)
+{
+    size_t len;
+    const char *body;
+
+    pf_jbuf_lit(b, "}");
+    body = pf_jbuf_finish(b, &len);
+    return pf_send_text_cached(r, body, len, NULL);
+}
+
 int pf_route_identity(request_rec *r, pf_req *rq)
 {
     const char *tenant;
@@ -549,7 +568,8 @@ int pf_route_identity(request_rec *r, pf_req *rq)
     const char *const *ra = cols + PF_IDN_NCOLS;
     pf_rows res;
     pf_db_status st;
-    json_t *obj = NULL, *assignments = NULL;
+    pf_jbuf b;
+    int rows = 0, assignments = 0;
 
     if (pf_detail_tenant(r, rq, &tenant)) {
         return OK;
@@ -562,20 +582,26 @@ int pf_route_identity(request_rec *r, pf_req *rq)
     if (st != PF_DB_OK) {
         return pf_db_fail(r, st);
     }
+    detail_open(r, &b);
+    /* One row per assignment, the identity's columns repeated; an identity
+     * without assignments is one row with NULL assignment columns. */
     while (pf_db_next(r, &res, cols, PF_IDN_NCOLS + PF_RA_NCOLS)) {
-        if (!obj) {
-            obj = pf_json_pool_own(r->pool, pf_shape_identity(cols));
-            assignments = json_array();
-            json_object_set_new(obj, "roleAssignments", assignments);
+        if (!rows++) {
+            pf_write_identity_open(&b, cols);
+            pf_jbuf_lit(&b, ",\"roleAssignments\":[");
         }
         if (ra[PF_RA_ID]) {
-            json_array_append_new(assignments, pf_shape_role_assignment(ra));
+            if (assignments++) {
+                pf_jbuf_lit(&b, ",");
+            }
+            pf_write_role_assignment(&b, ra);
         }
     }
-    if (!obj) {
+    if (!rows) {
         return not_found(r);
     }
-    return pf_send_json_cached(r, json_pack("{s:O}", "data", obj));
+    pf_jbuf_lit(&b, "]}");
+    return detail_send(r, &b);
 }
 
 int pf_route_finding(request_rec *r, pf_req *rq)
@@ -585,7 +611,8 @@ int pf_route_finding(request_rec *r, pf_req *rq)
     const char *cols[PF_FND_DETAIL_NCOLS];
     pf_rows res;
     pf_db_status st;
-    json_t *obj = NULL;
+    pf_jbuf b;
+    int rows = 0;
 
     if (pf_detail_tenant(r, rq, &tenant)) {
         return OK;
@@ -598,13 +625,16 @@ int pf_route_finding(request_rec *r, pf_req *rq)
     if (st != PF_DB_OK) {
         return pf_db_fail(r, st);
     }
+    detail_open(r, &b);
+    /* The id is the primary key: one row at most, read to the end so the
+     * connection is left clean. */
     while (pf_db_next(r, &res, cols, PF_FND_DETAIL_NCOLS)) {
-        if (!obj) {
-            obj = pf_json_pool_own(r->pool, pf_shape_finding(cols, 1));
+        if (!rows++) {
+            pf_write_finding(&b, cols);
         }
     }
-    if (!obj) {
+    if (!rows) {
         return not_found(r);
     }
-    return pf_send_json_cached(r, json_pack("{s:O}", "data", obj));
+    return detail_send(r, &b);
 }

@@ -247,7 +247,7 @@ static const char *build_body(apr_pool_t *p, server_rec *s, ap_dbd_t **dbd, cons
             return NULL;
         }
         while (pf_db_next_row(&rows, fc, PF_FND_LIST_NCOLS)) {
-            json_array_append_new(findings, pf_shape_finding(fc, 0));
+            json_array_append_new(findings, pf_shape_finding_row(fc));
         }
         if (json_array_size(findings) == 0) {
             *err = "the findings of this delivery no longer exist";

@@ -213,6 +213,229 @@ void pf_jbuf_int(pf_jbuf *b, long long v)
     pf_jbuf_raw(b, num, (size_t)n);
 }
 
+/* Four hex digits as a code unit, or -1. */
+static long hex4(const unsigned char *u)
+{
+    long v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = u[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* A JSON string starting at its opening quote, checked and copied as it
+ * is; returns what follows it, or NULL. Refused as jansson refuses them:
+ * raw control characters, bad escapes, \u0000, unpaired surrogates, bytes
+ * that are not UTF-8. */
+static const char *jt_string(pf_jbuf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s + 1;
+
+    for (;;) {
+        unsigned char c = *u;
+
+        if (c == '"') {
+            break;
+        }
+        if (c < 0x20) {
+            return NULL; /* the text's end, too */
+        }
+        if (c == '\\') {
+            c = u[1];
+            if (c == 'u') {
+                long v = hex4(u + 2);
+                if (v <= 0 || (v >= 0xdc00 && v <= 0xdfff)) {
+                    return NULL;
+                }
+                if (v >= 0xd800 && v <= 0xdbff) {
+                    long lo;
+                    if (u[6] != '\\' || u[7] != 'u' || (lo = hex4(u + 8)) < 0xdc00 ||
+                        lo > 0xdfff) {
+                        return NULL;
+                    }
+                    u += 6;
+                }
+                u += 6;
+            }
+            else if (c && strchr("\"\\/bfnrt", c)) {
+                u += 2;
+            }
+            else {
+                return NULL;
+            }
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2, k = 1;
+
+            while (k < n && u[k]) {
+                k++;
+            }
+            if (k < n || !pf_utf8_valid((const char *)u, n)) {
+                return NULL;
+            }
+            u += n;
+            continue;
+        }
+        u++;
+    }
+    u++;
+    pf_jbuf_raw(b, s, (size_t)((const char *)u - s));
+    return (const char *)u;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A number as JSON spells it; returns what follows it, or NULL. */
+static const char *jt_number(const char *s)
+{
+    if (*s == '-') {
+        s++;
+    }
+    if (*s == '0') {
+        s++;
+    }
+    else if (is_digit(*s)) {
+        while (is_digit(*s)) {
+            s++;
+        }
+    }
+    else {
+        return NULL;
+    }
+    if (*s == '.') {
+        if (!is_digit(*++s)) {
+            return NULL;
+        }
+        while (is_digit(*s)) {
+            s++;
+        }
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') {
+            s++;
+        }
+        if (!is_digit(*s)) {
+            return NULL;
+        }
+        while (is_digit(*s)) {
+            s++;
+        }
+    }
+    return s;
+}
+
+/* What may come next in a JSON text. */
+typedef enum { JT_VALUE, JT_VALUE_OR_CLOSE, JT_KEY, JT_KEY_OR_CLOSE, JT_COLON, JT_NEXT } jt_want;
+
+int pf_jbuf_json_text(pf_jbuf *b, const char *s, const char *fallback)
+{
+    size_t mark = b->len, depth = 0, cap;
+    char local[64], *closers = local; /* the bracket each open container ends with */
+    jt_want want = JT_VALUE;
+
+    cap = sizeof(local);
+    while (s) {
+        const char *end = NULL;
+        char c;
+
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+            s++;
+        }
+        c = *s;
+        if (want == JT_NEXT) {
+            if (depth == 0) {
+                if (c == '\0') {
+                    return 0;
+                }
+                break;
+            }
+            if (c == ',') {
+                want = closers[depth - 1] == '}' ? JT_KEY : JT_VALUE;
+            }
+            else if (c == closers[depth - 1]) {
+                depth--;
+            }
+            else {
+                break;
+            }
+            pf_jbuf_raw(b, s++, 1);
+            continue;
+        }
+        if (want == JT_COLON) {
+            if (c != ':') {
+                break;
+            }
+            pf_jbuf_raw(b, s++, 1);
+            want = JT_VALUE;
+            continue;
+        }
+        if ((want == JT_VALUE_OR_CLOSE || want == JT_KEY_OR_CLOSE) && c == closers[depth - 1]) {
+            pf_jbuf_raw(b, s++, 1);
+            depth--;
+            want = JT_NEXT;
+            continue;
+        }
+        if (want == JT_KEY || want == JT_KEY_OR_CLOSE) {
+            if (c != '"' || !(s = jt_string(b, s))) {
+                break;
+            }
+            want = JT_COLON;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == cap) {
+                char *more = apr_palloc(b->pool, cap * 2);
+                memcpy(more, closers, cap);
+                closers = more;
+                cap *= 2;
+            }
+            closers[depth++] = c == '{' ? '}' : ']';
+            pf_jbuf_raw(b, s++, 1);
+            want = c == '{' ? JT_KEY_OR_CLOSE : JT_VALUE_OR_CLOSE;
+            continue;
+        }
+        if (c == '"') {
+            if (!(s = jt_string(b, s))) {
+                break;
+            }
+            want = JT_NEXT;
+            continue;
+        }
+        if (strncmp(s, "true", 4) == 0 || strncmp(s, "null", 4) == 0) {
+            end = s + 4;
+        }
+        else if (strncmp(s, "false", 5) == 0) {
+            end = s + 5;
+        }
+        else {
+            end = jt_number(s);
+        }
+        if (!end) {
+            break;
+        }
+        pf_jbuf_raw(b, s, (size_t)(end - s));
+        s = end;
+        want = JT_NEXT;
+    }
+    b->len = mark;
+    pf_jbuf_raw(b, fallback, strlen(fallback));
+    return -1;
+}
+
 int pf_jbuf_value(pf_jbuf *b, json_t *j)
 {
     switch (json_typeof(j)) {

@@ -37,6 +37,13 @@ void pf_jbuf_str(pf_jbuf *b, const char *s);
 /* "t"/"f" as true/false, NULL as null. */
 void pf_jbuf_bool_text(pf_jbuf *b, const char *s);
 void pf_jbuf_int(pf_jbuf *b, long long v);
+/* JSON text from PostgreSQL (json or jsonb output) written compact: the
+ * whitespace between tokens is dropped and every token is kept as the
+ * database wrote it, so numbers keep their exact digits (jansson would
+ * reformat reals and refuse integers beyond 64 bits). The text is checked
+ * as it is copied; when it is not one JSON value (or s is NULL), fallback
+ * is written instead and -1 returned. */
+int pf_jbuf_json_text(pf_jbuf *b, const char *s, const char *fallback);
 /* A jansson value, compact, as json_dumps writes it; -1 if it cannot be. */
 int pf_jbuf_value(pf_jbuf *b, json_t *j);
 /* The text so far, NUL-terminated, in the pool. */

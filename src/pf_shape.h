@@ -10,15 +10,20 @@
 json_t *pf_shape_tenant(const char *const *c);
 json_t *pf_shape_identity(const char *const *c);
 json_t *pf_shape_role_assignment(const char *const *c);
-/* A finding as lists show it; with detail, as its own route shows it. */
+/* A finding as lists and webhook payloads show it. */
 json_t *pf_shape_finding_row(const char *const *c);
-json_t *pf_shape_finding(const char *const *c, int detail);
 
 /* The same shapes written straight into a JSON text; -1 when a value could
  * not be written (the text is then incomplete). */
 int pf_write_tenant(pf_jbuf *b, const char *const *c);
 int pf_write_identity(pf_jbuf *b, const char *const *c);
 int pf_write_finding_row(pf_jbuf *b, const char *const *c);
+int pf_write_role_assignment(pf_jbuf *b, const char *const *c);
+/* Details: a finding as its own route shows it (the row's members, then
+ * description, remediation, evidence and identity); an identity's members
+ * with its object left open, for the caller to add roleAssignments. */
+int pf_write_finding(pf_jbuf *b, const char *const *c);
+void pf_write_identity_open(pf_jbuf *b, const char *const *c);
 json_t *pf_shape_webhook(const char *const *c);
 json_t *pf_shape_delivery(const char *const *c);
 int pf_write_role(pf_jbuf *b, const char *const *c);
@@ -37,8 +42,5 @@ json_t *pf_shape_list_meta(long long total, long long limit, long long offset,
  * in that form (shown as it is). */
 #define PF_TS_SIZE 40
 int pf_ts_rfc3339(const char *pg, char out[PF_TS_SIZE]);
-
-/* Parses stored JSON text (jsonb output); on failure returns fallback. */
-json_t *pf_shape_json_text(const char *text, json_t *fallback);
 
 #endif

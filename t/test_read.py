@@ -217,6 +217,38 @@ def test_detail_shapes(client, pg, data):
     assert client.get(f"/api/v1/identities/{iid}?tenant={other}", data["ka"]).status == 404
 
 
+def test_detail_evidence_exact(client, pg, data):
+    """Evidence is answered as PostgreSQL stores it: an integer past 64 bits
+    and reals keep their digits (they once went through jansson, which
+    refused the first, so the whole evidence read {}, and rewrote 0.1 as
+    0.10000000000000001); strings keep their escapes and UTF-8."""
+    tid = TENANT_A
+    ev = ('{"big": 1180591620717411303424, "ratio": 0.1, "scale": 2.50, "exp": 1.5e300, '
+          '"s": "tab\\t nl\\n \\u0001 \\"q\\" é 😀", "nested": {"a": [1, null, true, false, []]}}')
+    fid = pg.psql(f"INSERT INTO permafrost.findings (customer_id, tenant_id, severity, "
+                  f"finding_type, title, evidence) VALUES ('{data['a']}', '{tid}', 'low', "
+                  f"'exact,evidence', 'exact', $j${ev}$j$) RETURNING id").splitlines()[0]
+    r = client.get(f"/api/v1/findings/{fid}", data["ka"])
+    assert r.status == 200
+    text = r.body.decode("utf-8")
+    stored = pg.psql(f"SELECT evidence FROM permafrost.findings WHERE id='{fid}'")
+    assert json.loads(text)["data"]["evidence"] == json.loads(stored)
+    for piece in ['"big":1180591620717411303424', '"ratio":0.1,', '"scale":2.50',
+                  '"nested":{"a":[1,null,true,false,[]]}', '\\u0001 \\"q\\" é 😀']:
+        assert piece in text, piece
+    assert json.loads(text)["data"]["identity"] is None
+    # An identity without assignments has an empty list, not a missing one.
+    iid = pg.psql(f"INSERT INTO permafrost.identities (customer_id, tenant_id, type, "
+                  f"display_name, object_id) VALUES ('{data['a']}', '{tid}', 'group', "
+                  f"'no assignments', gen_random_uuid()) RETURNING id").splitlines()[0]
+    r = client.get(f"/api/v1/identities/{iid}", data["ka"])
+    assert r.status == 200 and r.json()["data"]["roleAssignments"] == []
+    assert r.json()["data"]["displayName"] == "no assignments"
+    # The other customer's key sees neither.
+    assert client.get(f"/api/v1/findings/{fid}", data["kb"]).status == 404
+    assert client.get(f"/api/v1/identities/{iid}", data["kb"]).status == 404
+
+
 def test_unicode_round_trip(client, pg, data):
     r = client.get(f"/api/v1/identities?tenant={TENANT_A}&limit=500", data["ka"])
     names = {x["displayName"] for x in r.json()["data"]}

@@ -135,7 +135,12 @@ int main(void)
                                                "{\"daysUnused\": 94, \"roles\": [\"Owner\"]}",
                                                NULL, NULL };
         size_t len;
-        char *s = pf_json_dump(p, pf_shape_finding(c, 1), &len);
+        pf_jbuf b;
+        char *s;
+
+        pf_jbuf_init(&b, p, 0);
+        pf_write_finding(&b, c);
+        s = pf_jbuf_finish(&b, &len);
         ok(strstr(s, "\"evidence\":{\"daysUnused\":94,\"roles\":[\"Owner\"]}") != NULL,
            "evidence passes through as an object");
         ok(strstr(s, "\"identity\":null") != NULL, "no identity is null");
