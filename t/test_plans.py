@@ -172,6 +172,17 @@ def test_only_kept_lists_read_the_data_version(pg, statements, label, reads_vers
     assert ("data_versions" in plan) == reads_version, plan
 
 
+@pytest.mark.parametrize("label", ["pf_deliveries_list", "pf_deliveries_after"])
+def test_deliveries_total_is_read_not_counted(pg, statements, label):
+    """A subscription's log total comes from the counts sql/011 keeps: the
+    only read of the deliveries themselves is the page's."""
+    sql = statements[label]
+    args = [a.strip("'") if a != "NULL" else None for a in sample_args(sql)]
+    plan = generic_plan(pg, sql, args)
+    assert "webhook_delivery_counts" in plan, plan
+    assert plan.count("on webhook_deliveries ") == 1, plan
+
+
 def test_a_roles_page_reads_only_its_own_identities(pg, world, statements):
     """On data of a real size, with the plan the session settles on (no
     planner settings changed): a page of roles looks up the identities of

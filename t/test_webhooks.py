@@ -630,6 +630,49 @@ def test_deliveries_log_paging(api, cust, rx):
     assert r.status == 400
 
 
+def test_deliveries_total_is_kept_exact(api, fresh, pg, rx):
+    """The log's total comes from counts the database keeps (sql/011): it
+    must equal count(*) through pings, analyzer passes, deletes, a
+    subscription's removal and TRUNCATE, and a delivery cannot move."""
+    w1 = create(api, fresh["key"], rx.url("/ok/count1"), ("finding_critical", "finding_high"))
+    w2 = create(api, fresh["key"], rx.url("/ok/count2"))
+
+    def check():
+        for w in (w1, w2):
+            r = api.get(f"/api/v1/webhooks/{w['id']}/deliveries?limit=1", fresh["key"])
+            counted = int(pg.psql(f"SELECT count(*) FROM permafrost.webhook_deliveries "
+                                  f"WHERE webhook_id = '{w['id']}'"))
+            assert r.status == 200 and r.json()["meta"]["total"] == counted, (w["id"], counted)
+        return counted
+
+    for _ in range(3):
+        assert api.request("POST", f"/api/v1/webhooks/{w1['id']}/test", fresh["key"]).status == 202
+    complete_pass(pg, fresh["id"], fresh["tenant"], [("critical", "open")] * 250 +
+                  [("high", "open")] * 120)
+    complete_pass(pg, fresh["id"], fresh["tenant"], [("critical", "open")] * 30)
+    assert check() == 3 + 1  # w2: three chunks of the first pass, one of the second
+    assert int(pg.psql(f"SELECT count(*) FROM permafrost.webhook_deliveries "
+                       f"WHERE webhook_id = '{w1['id']}'")) == 3 + 3 + 2 + 1
+    pg.psql(f"DELETE FROM permafrost.webhook_deliveries WHERE webhook_id = '{w1['id']}' "
+            f"AND event_type = 'ping'")
+    check()
+    with pytest.raises(RuntimeError, match="cannot move to another subscription"):
+        pg.psql(f"UPDATE permafrost.webhook_deliveries SET webhook_id = '{w2['id']}' "
+                f"WHERE webhook_id = '{w1['id']}'")
+    assert pg.psql(f"UPDATE permafrost.webhook_deliveries SET attempts = attempts "
+                   f"WHERE webhook_id = '{w1['id']}'") == "UPDATE 6"
+    check()
+    # TRUNCATE empties the counts too (rolled back: other tests' rows stay).
+    left = pg.psql("BEGIN; TRUNCATE permafrost.webhook_deliveries CASCADE; "
+                   "SELECT count(*) FROM permafrost.webhook_delivery_counts; ROLLBACK")
+    assert left.splitlines() == ["BEGIN", "TRUNCATE TABLE", "0", "ROLLBACK"], left
+    check()
+    # Removing a subscription's row takes its count along, without error.
+    pg.psql(f"DELETE FROM permafrost.webhooks WHERE id = '{w2['id']}'")
+    assert pg.psql(f"SELECT count(*) FROM permafrost.webhook_delivery_counts "
+                   f"WHERE webhook_id = '{w2['id']}'") == "0"
+
+
 def test_queued_while_httpd_is_down_is_delivered_after_start(api, fresh, rx, pg, wh):
     w = create(api, fresh["key"], rx.url("/ok/offline"), ("finding_high",))
     wh.stop()
