@@ -134,6 +134,14 @@ static const char *shown(field_kind kind, const char *v, char ts[PF_TS_SIZE])
     return n ? ts : NULL;
 }
 
+/* A timestamp column as a member: RFC 3339, null when infinite. */
+static void put_ts(json_t *o, const char *key, const char *value)
+{
+    char ts[PF_TS_SIZE];
+
+    json_object_set_new(o, key, pf_json_str(shown(FK_TS, value, ts)));
+}
+
 static json_t *shape_fields(const field *f, size_t n, const char *const *c)
 {
     json_t *o = json_object();
@@ -256,7 +264,7 @@ json_t *pf_shape_webhook(const char *const *c)
     }
     json_object_set_new(o, "eventTypes", events);
     json_object_set_new(o, "active", pf_json_bool_text(c[PF_WHK_ACTIVE]));
-    put(o, "createdAt", c[PF_WHK_CREATED]);
+    put_ts(o, "createdAt", c[PF_WHK_CREATED]);
     return o;
 }
 
@@ -275,9 +283,9 @@ json_t *pf_shape_delivery(const char *const *c)
     json_object_set_new(o, "attempts", int_or_null(c[PF_DLV_ATTEMPTS]));
     json_object_set_new(o, "lastStatusCode", int_or_null(c[PF_DLV_CODE]));
     put(o, "lastError", c[PF_DLV_ERROR]);
-    put(o, "createdAt", c[PF_DLV_CREATED]);
-    put(o, "deliveredAt", c[PF_DLV_DELIVERED]);
-    put(o, "nextAttemptAt", c[PF_DLV_NEXT]);
+    put_ts(o, "createdAt", c[PF_DLV_CREATED]);
+    put_ts(o, "deliveredAt", c[PF_DLV_DELIVERED]);
+    put_ts(o, "nextAttemptAt", c[PF_DLV_NEXT]);
     return o;
 }
 

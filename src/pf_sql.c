@@ -2,13 +2,13 @@
 
 #include <string.h>
 
-/* RFC 3339, UTC, microseconds: the order clients see is the order we sort. */
+/* RFC 3339, UTC, microseconds, formatted by PostgreSQL: only the webhook
+ * drainer's claim still uses it, for the times it copies into payloads. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* The same instant as UTC wall-clock time, which C writes in the same form
  * (pf_ts_rfc3339): to_char on every timestamp of a 100-row page was about a
- * tenth of the list statement's time. The columns shaped by pf_shape.c
- * (tenants, identities, role assignments, findings, role recommendations)
- * use it; each pooled session's DateStyle is ISO, the form C reads. */
+ * tenth of the list statement's time. Every column the API answers with
+ * uses it; each pooled session's DateStyle is ISO, the form C reads. */
 #define UTC(col) "(" col " AT TIME ZONE 'UTC')"
 
 /* Parameters of list statements are read through one-row subqueries:
@@ -158,9 +158,14 @@
     " FROM (SELECT %s::uuid AS c, %s::uuid AS t, %s::uuid AS t2, %s::uuid[] AS ids," \
     " %s::uuid[] AS ids2) a"
 
+/* A cursor's time as the list selected it, UTC wall-clock time. Cursors
+ * from before (to_char's text, ending in "Z") read the same: a timestamp
+ * without time zone ignores the zone in its input. */
+#define CURSOR_TS "(%s::timestamp AT TIME ZONE 'UTC')"
+
 #define WEBHOOK_COLS \
     "w.id, w.name, w.webhook_url, w.webhook_type, array_to_string(w.event_types, ','), w.active, " \
-    TS("w.created_at")
+    UTC("w.created_at")
 
 /* Subscriptions are customer-wide: ?tenant= is checked (404 when unknown)
  * but filters nothing; its two parameters only keep the list layout. */
@@ -169,8 +174,8 @@
 
 #define DELIVERY_COLS \
     "d.id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error, " \
-    TS("d.created_at") ", " TS("d.delivered_at") ", " \
-    "CASE WHEN d.status = 'pending' THEN " TS("greatest(d.next_attempt_at, now())") " END"
+    UTC("d.created_at") ", " UTC("d.delivered_at") ", " \
+    "CASE WHEN d.status = 'pending' THEN " UTC("greatest(d.next_attempt_at, now())") " END"
 
 /* Only deliveries of a subscription that is still active are shown; the
  * webhook id parameter follows the tenant pair. */
@@ -360,7 +365,7 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_WEBHOOKS_AFTER] = { "pf_webhooks_after",
         UNVERSIONED_LIST_HEAD(WEBHOOKS_TOTAL)
         "SELECT " WEBHOOK_COLS WEBHOOK_KEYS " FROM permafrost.webhooks w" WEBHOOK_WHERE
-        " AND h.ok AND (w.created_at, w.id) > (%s::timestamptz, %s::uuid)"
+        " AND h.ok AND (w.created_at, w.id) > (" CURSOR_TS ", %s::uuid)"
         " ORDER BY w.created_at, w.id" ONLY_LIMIT LIST_TAIL("p.k1, p.k2") },
     [PF_SQL_WEBHOOK_GET] = { "pf_webhook_get",
         "SELECT " WEBHOOK_COLS " FROM permafrost.webhooks w"
@@ -401,8 +406,8 @@ const pf_sql_stmt pf_sql_statements[PF_SQL_COUNT_] = {
     [PF_SQL_DELIVERIES_AFTER] = { "pf_deliveries_after",
         UNVERSIONED_LIST_HEAD(DELIVERIES_TOTAL)
         "SELECT " DELIVERY_COLS DELIVERY_KEYS " FROM permafrost.webhook_deliveries d"
-        DELIVERY_WHERE " AND h.ok AND d.created_at <= %s::timestamptz"
-        " AND (d.created_at < %s::timestamptz OR d.id > %s::uuid)"
+        DELIVERY_WHERE " AND h.ok AND d.created_at <= " CURSOR_TS
+        " AND (d.created_at < " CURSOR_TS " OR d.id > %s::uuid)"
         " ORDER BY d.created_at DESC, d.id" ONLY_LIMIT LIST_TAIL("p.k1 DESC, p.k2") },
 
     /* The lists' heads: an offset page from the third on reads its head

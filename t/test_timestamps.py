@@ -127,7 +127,63 @@ def test_cursor_pages_cross_odd_timestamps(client, times):
     page_by_cursor(client, times[1], "/api/v1/roles")
 
 
-def test_sessions_in_another_datestyle_and_zone(rundir, pg, times):
+@pytest.fixture(scope="module")
+def hooks(world, pg):
+    """Subscriptions created at the findings' first_seen_at values, and as
+    many deliveries of the first one, created and delivered at the same
+    odd times; one still pending, due in the year 12000."""
+    cid = world.customer("Hook Clock Co")
+    key, _ = world.key(cid)
+    values = ", ".join(f"(gen_random_uuid(), '{cid}', 'clock {i}', "
+                       f"'https://example.invalid/{i}', 'generic', "
+                       f"ARRAY['finding_critical'], '\\x00', '{a}'::timestamptz)"
+                       for i, (a, _, _) in enumerate(TIMES))
+    pg.psql("INSERT INTO permafrost.webhooks (id, customer_id, name, webhook_url, webhook_type, "
+            "event_types, secret_sealed, created_at) VALUES " + values)
+    wid = pg.psql(f"SELECT id FROM permafrost.webhooks WHERE customer_id = '{cid}' "
+                  f"AND name = 'clock 0'")
+    values = ", ".join(
+        f"('{cid}', '{wid}', 'ping', '{'pending' if i == 0 else 'succeeded'}', "
+        f"'{a}'::timestamptz, {'NULL' if i == 0 else repr(b)}::timestamptz, "
+        f"'12000-01-01 00:00:00+00'::timestamptz)"
+        for i, (a, b, _) in enumerate(TIMES))
+    pg.psql("INSERT INTO permafrost.webhook_deliveries (customer_id, webhook_id, event_type, "
+            "status, created_at, delivered_at, next_attempt_at) VALUES " + values)
+    return cid, key, wid
+
+
+def test_webhooks_api_reads_as_to_char_prints(client, pg, hooks):
+    """The webhooks API selects UTC wall-clock time too (no to_char left in
+    the answers); cursors cross the same odd times, and a cursor's time
+    written the old way (to_char's text, with "Z") reads the same."""
+    cid, key, wid = hooks
+    want = expected(pg, "webhooks", cid, ["created_at"])
+    r = client.get("/api/v1/webhooks?limit=100", key, validate=False)
+    assert r.status == 200, r.body
+    assert {w["id"]: [w["createdAt"]] for w in r.json()["data"]} == want
+    assert len(want) == len(TIMES)
+    r = client.get(f"/api/v1/webhooks/{wid}", key, validate=False)
+    assert [r.json()["data"]["createdAt"]] == want[wid]
+    want = expected(pg, "webhook_deliveries", cid, ["created_at", "delivered_at"])
+    r = client.get(f"/api/v1/webhooks/{wid}/deliveries?limit=100", key, validate=False)
+    assert r.status == 200, r.body
+    got = r.json()["data"]
+    assert {d["id"]: [d["createdAt"], d["deliveredAt"]] for d in got} == want
+    assert len(want) == len(TIMES)
+    flat = [v for w in want.values() for v in w]
+    assert "0044-03-15T12:00:00.500000Z" in flat and "2026-12-06T15:15:00.100000Z" in flat
+    assert sorted(d["nextAttemptAt"] for d in got if d["nextAttemptAt"]) == \
+        ["12000-01-01T00:00:00.000000Z"]
+    page_by_cursor(client, key, "/api/v1/webhooks")
+    page_by_cursor(client, key, f"/api/v1/webhooks/{wid}/deliveries")
+    assert pg.psql("SET TimeZone = 'America/St_Johns'; SELECT "
+                   "('2026-12-06T20:45:00.120000Z'::timestamp AT TIME ZONE 'UTC') = "
+                   "('2026-12-06 20:45:00.12'::timestamp AT TIME ZONE 'UTC') AND "
+                   "('2026-12-06 20:45:00.12'::timestamp AT TIME ZONE 'UTC') = "
+                   "'2026-12-06 20:45:00.12+00'::timestamptz").splitlines()[-1] == "t"
+
+
+def test_sessions_in_another_datestyle_and_zone(rundir, pg, times, hooks):
     """A database whose sessions print dates in another style and live in
     another time zone: the module sets its own sessions to ISO and reads
     UTC, so answers and cursors are unchanged."""
@@ -144,6 +200,9 @@ def test_sessions_in_another_datestyle_and_zone(rundir, pg, times):
             check_roles(Client(h.port), pg, cid, key)
             page_by_cursor(Client(h.port), key)
             page_by_cursor(Client(h.port), key, "/api/v1/roles")
+            _, hkey, wid = hooks
+            page_by_cursor(Client(h.port), hkey, "/api/v1/webhooks")
+            page_by_cursor(Client(h.port), hkey, f"/api/v1/webhooks/{wid}/deliveries")
         finally:
             h.stop()
     finally:
