@@ -2,6 +2,7 @@
 #include "pf_key.h"
 #include "pf_query.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,24 +146,47 @@ static void put_printable(pf_jbuf *b, const char *s)
     put_string(b, s, strlen(s));
 }
 
-/* One pass over the text: measures it, checks its UTF-8 and escapes it,
- * copying runs that need nothing at once (the three passes this replaced
- * were a tenth of httpd's time on a list page). Text that turns out not to
- * be UTF-8 is written again by put_printable. */
+/* Whether any of eight bytes needs a look of its own: a control
+ * character, a quote, a backslash or a byte of a multibyte character.
+ * Each test is the usual "some byte is below n" bit trick, exact as a yes
+ * or no for n up to 128. */
+static int word_special(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t w, q, bs;
+
+    memcpy(&w, p, sizeof(w));
+    q = w ^ (ones * '"');
+    bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w) & highs
+               ? 1
+               : 0;
+}
+
+/* Checks the text's UTF-8 and escapes it in one pass after strlen, copying
+ * runs that need nothing at once and skipping eight plain bytes at a time
+ * (byte by byte, this loop was the largest part of httpd's instructions
+ * for an uncached page). Text that turns out not to be UTF-8 is written
+ * again by put_printable. */
 void pf_jbuf_str(pf_jbuf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t mark, start = 0, i = 0;
+    size_t mark, start = 0, i = 0, total;
 
     if (!s) {
         pf_jbuf_raw(b, "null", 4);
         return;
     }
+    total = strlen(s);
     mark = b->len;
     pf_jbuf_raw(b, "\"", 1);
     for (;;) {
-        unsigned char c = u[i];
+        unsigned char c;
 
+        while (i + 8 <= total && !word_special(s + i)) {
+            i += 8;
+        }
+        c = u[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;
             continue;

@@ -245,6 +245,35 @@ int main(void)
            "5000 mixed strings (%d valid UTF-8) written alike (%d differ)", valid, differ);
     }
 
+    /* Eight bytes are looked at together: one byte that needs care, at
+     * every place in every length up to five words, is still found. */
+    {
+        static const char *const odd[] = { "\"", "\\", "\n", "\x01", "\x1f", "\x7f", " ", "~",
+                                           "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e",
+                                           "\xff", "\xe2\x82", "\x80" };
+        int differ = 0, tried = 0;
+
+        for (size_t size = 1; size <= 40; size++) {
+            for (size_t pos = 0; pos < size; pos++) {
+                for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+                    char str[64];
+                    size_t o = strlen(odd[k]);
+                    memset(str, 'a', pos);
+                    memcpy(str + pos, odd[k], o);
+                    memset(str + pos + o, 'b', size - pos);
+                    str[size + o] = '\0';
+                    tried++;
+                    if (strcmp(via_writer_str(p, str), via_jansson(p, pf_json_str(str))) != 0 &&
+                        differ++ < 3) {
+                        printf("# differs: length %zu, place %zu, piece %zu\n", size, pos, k);
+                    }
+                }
+            }
+        }
+        ok(differ == 0 && tried == 820 * 14,
+           "%d strings with one odd byte at every place written alike (%d differ)", tried, differ);
+    }
+
     for (size_t i = 0; i < sizeof(ts_cases) / sizeof(ts_cases[0]); i++) {
         char out[PF_TS_SIZE];
         int n = pf_ts_rfc3339(ts_cases[i][0], out);
