@@ -158,9 +158,7 @@ static int word_special(const char *p)
     memcpy(&w, p, sizeof(w));
     q = w ^ (ones * '"');
     bs = w ^ (ones * '\\');
-    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w) & highs
-               ? 1
-               : 0;
+    return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w) & highs) != 0;
 }
 
 /* Checks the text's UTF-8 and escapes it in one pass after strlen, copying
