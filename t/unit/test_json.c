@@ -143,7 +143,8 @@ static json_t *role_via_jansson(const char *const *c)
     json_object_set_new(o, "currentRole", pf_json_str(c[PF_ROL_CURRENT]));
     json_object_set_new(o, "recommendedRole", pf_json_str(c[PF_ROL_RECOMMENDED]));
     json_object_set_new(o, "scope", pf_json_str(c[PF_ROL_SCOPE]));
-    json_object_set_new(o, "unusedPermissions", json_text_via_jansson(c[PF_ROL_UNUSED], json_array()));
+    json_object_set_new(o, "unusedPermissions",
+                        json_text_via_jansson(c[PF_ROL_UNUSED], json_array()));
     json_object_set_new(o, "rationale", pf_json_str(c[PF_ROL_RATIONALE]));
     /* RFC 3339; null when infinite; as stored when not a timestamp. */
     json_object_set_new(o, "createdAt", pf_json_str(n < 0 ? created : n ? ts : NULL));
