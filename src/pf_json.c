@@ -146,6 +146,18 @@ static void put_printable(pf_jbuf *b, const char *s)
     put_string(b, s, strlen(s));
 }
 
+/* The length of the UTF-8 character that starts at u (a byte of 0x80 or
+ * more), or 0 when it is not one: cut off by the text's end, or invalid. */
+static size_t utf8_char(const unsigned char *u)
+{
+    size_t n = u[0] >= 0xf0 ? 4 : u[0] >= 0xe0 ? 3 : 2, k = 1;
+
+    while (k < n && u[k]) {
+        k++;
+    }
+    return k == n && pf_utf8_valid((const char *)u, n) ? n : 0;
+}
+
 /* Whether any of eight bytes needs a look of its own: a control
  * character, a quote, a backslash or a byte of a multibyte character.
  * Each test is the usual "some byte is below n" bit trick, exact as a yes
@@ -193,12 +205,9 @@ void pf_jbuf_str(pf_jbuf *b, const char *s)
             break;
         }
         if (c >= 0x80) {
-            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2, k = 1;
+            size_t n = utf8_char(u + i);
 
-            while (k < n && u[i + k]) {
-                k++;
-            }
-            if (k < n || !pf_utf8_valid(s + i, n)) {
+            if (!n) {
                 b->len = mark;
                 put_printable(b, s);
                 return;
@@ -241,11 +250,8 @@ static long hex4(const unsigned char *u)
     long v = 0;
 
     for (int i = 0; i < 4; i++) {
-        unsigned char c = u[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
+        int d = pf_hexval((char)u[i]);
+
         if (d < 0) {
             return -1;
         }
@@ -297,12 +303,9 @@ static const char *jt_string(pf_jbuf *b, const char *s)
             continue;
         }
         if (c >= 0x80) {
-            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2, k = 1;
+            size_t n = utf8_char(u);
 
-            while (k < n && u[k]) {
-                k++;
-            }
-            if (k < n || !pf_utf8_valid((const char *)u, n)) {
+            if (!n) {
                 return NULL;
             }
             u += n;
@@ -511,7 +514,9 @@ int pf_jbuf_value(pf_jbuf *b, json_t *j)
         pf_jbuf_raw(b, "null", 4);
         break;
     case JSON_REAL: {
-        /* Rare (stored evidence only): let jansson format it. */
+        /* No value the module shapes is a real any more (stored JSON is
+         * copied as text, pf_jbuf_json_text); kept so that any jansson
+         * value can be written, as jansson formats it. */
         char *r = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
         if (!r) {
             return -1;
