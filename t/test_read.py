@@ -312,6 +312,38 @@ def test_conditional_requests(client, pg, data):
     assert r3.status == 200 and r3.header("ETag") != tag
 
 
+def test_detail_conditional_requests(client, pg, data):
+    """Section 12 on the detail routes, which write their answer as text:
+    a strong ETag, 304 for a matching tag (no body, the same tag), and a
+    new tag once the body changes, for a finding's evidence as for an
+    identity's assignments."""
+    fid = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id = '{data['a']}' "
+                  f"ORDER BY id LIMIT 1")
+    iid = pg.psql(f"SELECT identity_id FROM permafrost.role_assignments WHERE customer_id = "
+                  f"'{data['a']}' ORDER BY identity_id LIMIT 1")
+    changes = {
+        f"/api/v1/findings/{fid}":
+            f"UPDATE permafrost.findings SET evidence = evidence || '{{\"seen\": 1.50}}' "
+            f"WHERE id = '{fid}'",
+        f"/api/v1/identities/{iid}":
+            f"INSERT INTO permafrost.role_assignments (customer_id, identity_id, role_name, "
+            f"role_definition_id, scope, assignment_type) VALUES ('{data['a']}', '{iid}', "
+            f"'Zz Etag Role', gen_random_uuid(), '/', 'active')",
+    }
+    for url, change in changes.items():
+        r = client.get(url, data["ka"])
+        tag = r.header("ETag")
+        assert r.status == 200 and tag and tag.startswith('"') and len(tag) == 34, url
+        assert client.get(url, data["ka"]).header("ETag") == tag, url
+        for inm in (tag, f'"nope", {tag}', "*"):
+            r2 = client.get(url, data["ka"], headers={"If-None-Match": inm})
+            assert r2.status == 304 and r2.body == b"" and r2.header("ETag") == tag, (url, inm)
+        pg.psql(change)
+        r3 = client.get(url, data["ka"], headers={"If-None-Match": tag})
+        assert r3.status == 200 and r3.header("ETag") != tag, url
+        assert r3.body != r.body, url
+
+
 def walk_cursor(client, key, path, params, limit):
     got, cur = [], None
     while True:
