@@ -513,6 +513,7 @@ static void pf_register_hooks(apr_pool_t *p)
     ap_hook_child_init(pf_keycache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_listcache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pf_dbgate_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(pf_webhook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(pf_translate_name, NULL, NULL, APR_HOOK_LAST);
     ap_hook_map_to_storage(pf_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_access_checker(pf_access_checker, NULL, NULL, APR_HOOK_MIDDLE);

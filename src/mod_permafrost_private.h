@@ -49,6 +49,7 @@ typedef struct {
     int concurrency;             /* PermafrostWebhookConcurrency */
     int allow_private;           /* PermafrostWebhookAllowPrivateNetworks */
     int allow_http;              /* PermafrostWebhookAllowHTTP */
+    struct pf_drainer *drainer;  /* set in post_config when delivering */
 } pf_wh_cfg;
 
 typedef struct {
@@ -218,6 +219,7 @@ void pf_dbgate_child_init(apr_pool_t *p, server_rec *s);
 
 /* mod_permafrost_webhook.c: the delivery drainer (mod_watchdog) */
 int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s);
+void pf_webhook_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* mod_permafrost_handler.c */
 int pf_handler(request_rec *r);

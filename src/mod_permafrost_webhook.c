@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <apr_atomic.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -26,9 +27,11 @@
 #define TICK_BUDGET        60   /* seconds one callback keeps claiming */
 #define MAX_ADDRS          16
 
-typedef struct {
+typedef struct pf_drainer {
     server_rec *s;
     pf_wh_cfg *wh;
+    /* Per child: the child is exiting (drainer_stop), a run is going on. */
+    volatile apr_uint32_t stopping, running;
 } drainer;
 
 /* One delivery attempt in flight. Its pool holds everything it needs. */
@@ -548,19 +551,29 @@ static int reap(const drainer *d, apr_pool_t *pool, CURLM *multi)
  * slow receiver holds only its own slot. It returns once nothing is in
  * flight and nothing was due, or after TICK_BUDGET when the last transfers
  * are done. */
-static void drain(const drainer *d, apr_pool_t *pool)
+static void drain(drainer *d, apr_pool_t *pool)
 {
-    CURLM *multi = curl_multi_init();
+    CURLM *multi;
     apr_time_t begin = apr_time_now(), last_claim = 0;
     apr_time_t interval = apr_time_from_sec(d->wh->interval);
     int in_flight = 0, backlog = 1, claiming = 1;
 
-    if (!multi) {
+    /* Set before stopping is read, as drainer_stop sets stopping before it
+     * reads running: one of the two always sees the other. */
+    apr_atomic_set32(&d->running, 1);
+    if (apr_atomic_read32(&d->stopping) || !(multi = curl_multi_init())) {
+        apr_atomic_set32(&d->running, 0);
         return;
     }
     for (;;) {
         apr_time_t now = apr_time_now();
         int running = 0;
+
+        /* The child is exiting: transfers still in flight are left to their
+         * leases (retried later), as no connection may be taken any more. */
+        if (apr_atomic_read32(&d->stopping)) {
+            break;
+        }
 
         if (now - begin > apr_time_from_sec(TICK_BUDGET)) {
             claiming = 0;
@@ -595,6 +608,36 @@ static void drain(const drainer *d, apr_pool_t *pool)
         curl_multi_poll(multi, NULL, 0, 100, NULL);
     }
     curl_multi_cleanup(multi);
+    apr_atomic_set32(&d->running, 0);
+}
+
+/* A pre-cleanup of the child's pool: it runs before that pool's subpools
+ * go, mod_dbd's connection pool among them, while the watchdog thread may
+ * still be draining (mod_watchdog does not stop it before the child's pool
+ * is destroyed). A connection the run still holds then, or takes after,
+ * belongs to a destroyed pool, and APR's connection list asserts that all
+ * are back when it goes: the child died with SIGABRT at exit
+ * ("reslist_cleanup: Assertion `rl->ntotal == 0' failed"). The run notices
+ * the flag within 100 ms unless a statement is under way, which ends
+ * within PermafrostQueryTimeout: hence the wait's bound of 6 s. */
+static apr_status_t drainer_stop(void *data)
+{
+    drainer *d = data;
+
+    apr_atomic_set32(&d->stopping, 1);
+    for (int i = 0; i < 120 && apr_atomic_read32(&d->running); i++) {
+        apr_sleep(apr_time_from_msec(50));
+    }
+    return APR_SUCCESS;
+}
+
+void pf_webhook_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    drainer *d = pf_srv(s)->wh->drainer;
+
+    if (d) {
+        apr_pool_pre_cleanup_register(pchild, d, drainer_stop);
+    }
 }
 
 static apr_status_t wd_callback(int state, void *data, apr_pool_t *pool)
@@ -684,6 +727,7 @@ int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s)
     d = apr_pcalloc(pconf, sizeof(*d));
     d->s = s;
     d->wh = wh;
+    wh->drainer = d;
     rv = register_callback(wd, apr_time_from_sec(wh->interval), d, wd_callback);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,

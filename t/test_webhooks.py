@@ -13,6 +13,9 @@ import uuid
 import pytest
 
 import pfstack
+from conftest import Client
+from test_keycache import su  # noqa: F401
+from test_listcache import held, release
 from conftest import Client, ROOT, _openapi_validator
 from pfreceiver import Receiver
 
@@ -671,6 +674,35 @@ def test_deliveries_total_is_kept_exact(api, fresh, pg, rx):
     pg.psql(f"DELETE FROM permafrost.webhooks WHERE id = '{w2['id']}'")
     assert pg.psql(f"SELECT count(*) FROM permafrost.webhook_delivery_counts "
                    f"WHERE webhook_id = '{w2['id']}'") == "0"
+
+
+def test_a_child_stopping_while_its_drainer_waits_exits_cleanly(rundir, pg, su, keyfile):  # noqa: F811
+    """The child's pool goes at exit while the watchdog thread may be
+    draining: a drainer waiting on the database then held a pooled
+    connection, and APR's connection list asserts that all are back when it
+    goes (the child died with SIGABRT, "reslist_cleanup: Assertion
+    `rl->ntotal == 0' failed"; seen once in a full run, every time here
+    before the fix). The child now waits for the drainer first."""
+    h = _start(rundir, "whstop", pg.dsn, keyfile)
+    assert Client(h.port).get("/api/v1/health").status == 200
+    time.sleep(3)  # a few drainer runs (every second): its connection is open and kept
+    p = held(pg, su, "webhook_deliveries", 30)
+    try:
+        waiting = "0"
+        for _ in range(100):
+            waiting = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                              "'Lock' AND query LIKE '%FOR UPDATE OF d SKIP LOCKED%'", su)
+            if waiting != "0":
+                break
+            time.sleep(0.1)
+        assert waiting != "0", pg.psql("SELECT wait_event_type, left(query, 120) FROM "
+                                       "pg_stat_activity WHERE datname = 'permafrost'", su)
+        h.stop()
+    finally:
+        release(pg, su, "webhook_deliveries", p)
+    bad = [line for line in h.error_log().splitlines()
+           if "exit signal" in line or "Assertion" in line or "SIGKILL" in line]
+    assert not bad, "\n".join(bad)
 
 
 def test_queued_while_httpd_is_down_is_delivered_after_start(api, fresh, rx, pg, wh):
