@@ -25,6 +25,7 @@
 #define PF_CURL_POOL_KEY   "permafrost-curl-init"
 #define LEASE_MARGIN       60   /* seconds a claim outlives the timeout */
 #define TICK_BUDGET        60   /* seconds one callback keeps claiming */
+#define STOP_POLL          apr_time_from_msec(100) /* how soon a pause sees an exit */
 #define MAX_ADDRS          16
 
 typedef struct pf_drainer {
@@ -597,15 +598,22 @@ static void drain(drainer *d, apr_pool_t *pool)
                 break;
             }
             if (!backlog) {
-                /* Nothing in flight: look again at the next interval. */
-                apr_time_t wait = last_claim + interval - apr_time_now();
-                if (wait > 0) {
-                    apr_sleep(wait);
+                /* Nothing in flight: look again at the next interval, unless
+                 * that falls past the run's budget (the watchdog calls again
+                 * then). Waited in short steps: a child that exits meanwhile
+                 * must not wait for the pause (drainer_stop). */
+                apr_time_t next = last_claim + interval, left;
+                if (next - begin > apr_time_from_sec(TICK_BUDGET)) {
+                    break;
+                }
+                while ((left = next - apr_time_now()) > 0
+                       && !apr_atomic_read32(&d->stopping)) {
+                    apr_sleep(left < STOP_POLL ? left : STOP_POLL);
                 }
             }
             continue;
         }
-        curl_multi_poll(multi, NULL, 0, 100, NULL);
+        curl_multi_poll(multi, NULL, 0, (int)apr_time_as_msec(STOP_POLL), NULL);
     }
     curl_multi_cleanup(multi);
     apr_atomic_set32(&d->running, 0);
@@ -618,8 +626,9 @@ static void drain(drainer *d, apr_pool_t *pool)
  * belongs to a destroyed pool, and APR's connection list asserts that all
  * are back when it goes: the child died with SIGABRT at exit
  * ("reslist_cleanup: Assertion `rl->ntotal == 0' failed"). The run notices
- * the flag within 100 ms unless a statement is under way, which ends
- * within PermafrostQueryTimeout: hence the wait's bound of 6 s. */
+ * the flag within 100 ms (STOP_POLL, in transfers and in its pauses alike)
+ * unless a statement is under way, which ends within
+ * PermafrostQueryTimeout: hence the wait's bound of 6 s. */
 static apr_status_t drainer_stop(void *data)
 {
     drainer *d = data;
