@@ -81,12 +81,26 @@ def admin(dsn, *args):
     return sh([pfstack.admin_bin(), "--dsn", dsn] + [str(a) for a in args])
 
 
-def wrk(url, key=None, duration=DURATION):
+def served_ms(log, start):
+    """p50 and p99, ms, of the time httpd itself took (%D, the access log's
+    last field: from reading the request to logging it) for the requests
+    logged after byte start of log."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        us = sorted(int(line.rsplit(None, 1)[-1]) for line in f.read().splitlines()
+                    if line.strip())
+    if not us:
+        return 0.0, 0.0
+    return us[len(us) // 2] / 1000, us[min(len(us) - 1, len(us) * 99 // 100)] / 1000
+
+
+def wrk(url, key=None, duration=DURATION, log=None):
     # wrk drops answers slower than its timeout (2 s by default) from the
     # figures; deep offset pages take longer under load, so allow 10 s.
     cmd = ["wrk", "-t2", f"-c{CONNS}", f"-d{duration}", "--timeout", "10s", "--latency", url]
     if key:
         cmd[1:1] = ["-H", f"Authorization: Bearer {key}"]
+    start = os.path.getsize(log) if log else 0
     out = sh(cmd)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -96,14 +110,19 @@ def wrk(url, key=None, duration=DURATION):
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     timeouts = re.search(r"timeout (\d+)", out)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
-            "errors": (int(non2xx.group(1)) if non2xx else 0)
-            + (int(timeouts.group(1)) if timeouts else 0)}
+    res = {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
+           "errors": (int(non2xx.group(1)) if non2xx else 0)
+           + (int(timeouts.group(1)) if timeouts else 0)}
+    if log:
+        time.sleep(0.2)  # the last answers' lines: logged just after they are sent
+        res["in_p50"], res["in_p99"] = served_ms(log, start)
+    return res
 
 
-def wrk_median(url, key=None, duration=DURATION):
-    runs = [wrk(url, key, duration) for _ in range(RUNS)]
-    med = {m: statistics.median(x[m] for x in runs) for m in ("rps", "p50", "p99")}
+def wrk_median(url, key=None, duration=DURATION, log=None):
+    runs = [wrk(url, key, duration, log) for _ in range(RUNS)]
+    keys = ("rps", "p50", "p99") + (("in_p50", "in_p99") if log else ())
+    med = {m: statistics.median(x[m] for x in runs) for m in keys}
     return dict(med, errors=sum(x["errors"] for x in runs), p99s=[x["p99"] for x in runs])
 
 
@@ -340,11 +359,12 @@ def main():
         ("static_same_bytes", f"{h.base}/page.json", None),
         ("static_detail_bytes", f"{h.base}/detail.json", None),
     ]
+    access_log = os.path.join(h.dir, "access.log")
     for name, url, k, *duration in cases:
         settle(pg)
         wrk(url, k, "2s")  # warm caches and connection pools
         settle(pg)
-        res[name] = wrk_median(url, k, *duration)
+        res[name] = wrk_median(url, k, *duration, log=access_log)
     rss1 = rss_of_children(h)
     # Rate limit off / on in pairs, each pair's order the reverse of the one
     # before (off-on, on-off, ...): the machine's drift then weighs on both
@@ -411,12 +431,19 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
         f"Data: {total:,} findings in all, the big customer {BIG:,}; the filtered page "
         f"(`severity=critical,high&status=open`) matches {matching:,} and is {page_bytes:,} "
         f"bytes; the finding detail is {detail_bytes:,} bytes. Load time (demo-data for 20 customers + VACUUM ANALYZE): {load_s:.0f} s.", "",
-        "| case | req/s | p50 ms | p99 ms | p99 ms of each run | non-2xx or timed out |",
-        "|---|---:|---:|---:|---:|---:|"]
+        "p50 and p99 are wrk's (from sending a request to reading its answer). \"In httpd\" "
+        "is the time httpd itself took for the same requests, from the access log's `%D` "
+        "(from reading the request to logging it, after the answer is written; the "
+        "database's part included, the wait in the MPM's queues and the kernel's and "
+        "wrk's not).", "",
+        "| case | req/s | p50 ms | p99 ms | p99 ms of each run | in httpd p50 ms | "
+        "in httpd p99 ms | non-2xx or timed out |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for k, v in res.items():
         if "p50" in v and "rps" in v:
             lines.append(f"| {k} | {v['rps']:.0f} | {v['p50']:.2f} | {v['p99']:.2f} | "
-                         + ", ".join(f"{x:.1f}" for x in v["p99s"]) + f" | {v['errors']} |")
+                         + ", ".join(f"{x:.1f}" for x in v["p99s"])
+                         + f" | {v['in_p50']:.2f} | {v['in_p99']:.2f} | {v['errors']} |")
     lines += ["", "pgbench, the module's own SQL for the same request (prepared, "
               f"{CONNS} clients, as run with the key cache warm):", "",
               "| case | statements groups/s | avg ms |", "|---|---:|---:|"]
@@ -503,6 +530,17 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
               f"{ratio(r['finding_detail']['rps'], r['static_detail_bytes']['rps']):.0%}; the "
               f"static file vs the finding detail's pgbench: "
               f"{ratio(r['static_detail_bytes']['rps'], r['pg_finding_detail']['rps']):.0%}",
+              "- both ceilings on the same 2 cores (a model, not a measurement: the machine's "
+              "time per request of the static file plus that of the statement under pgbench, "
+              "whose client does what the module's database client does; what a module "
+              "adding no work of its own could reach): " + ", ".join(
+                  f"{k} {1 / (1 / r[st]['rps'] + 1 / r[pgk]['rps']):.0f}/s, reached "
+                  f"{r[k]['rps'] * (1 / r[st]['rps'] + 1 / r[pgk]['rps']):.0%}"
+                  for k, st, pgk in (("finding_detail", "static_detail_bytes", "pg_finding_detail"),
+                                     ("identity_detail", "static_detail_bytes",
+                                      "pg_identity_detail"),
+                                     ("uncached_list_filtered", "static_same_bytes",
+                                      "pg_list_filtered"))),
               "- p99 under 25 ms: " + ", ".join(
                   f"{k} {'ok' if 0 < v['p99'] < 25 else 'MISSED'}" for k, v in r.items()
                   if "p99" in v and not k.startswith("static_")),
@@ -514,6 +552,10 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
               f"+{rl['ir_ratio_nocopy'] - 1:.1%} without memcpy",
               "- p99 of the static files, for scale: " + ", ".join(
                   f"{k} {v['p99']:.1f} ms" for k, v in r.items() if k.startswith("static_")),
+              "- p99 in httpd (the access log's %D; not the target, which is wrk's p99, "
+              "but where the time goes): " + ", ".join(
+                  f"{k} {v['in_p99']:.1f} ms" for k, v in r.items()
+                  if "in_p99" in v and not k.startswith("static_")),
               f"- flat with size: p50 filtered first page, 1M-finding customer / 10k-finding "
               f"customer = {ratio(r['uncached_list_filtered']['p50'], r['uncached_small_list_filtered']['p50']):.2f}"
               f" without the list cache, "
