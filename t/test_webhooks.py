@@ -735,7 +735,9 @@ def test_a_child_stops_promptly_while_its_drainer_waits_for_the_next_interval(
     finally:
         if not stopped:
             h.stop()
-    assert took < 3.0, f"httpd took {took:.1f} s to stop"
+    # httpd without webhooks takes up to 2 s to stop here; waiting out the
+    # pause (about 19 s left of it) would add the whole 6 s bound.
+    assert took < 4.5, f"httpd took {took:.1f} s to stop"
     bad = [line for line in h.error_log().splitlines()
            if "exit signal" in line or "Assertion" in line or "SIGKILL" in line]
     assert not bad, "\n".join(bad)
