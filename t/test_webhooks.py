@@ -121,9 +121,11 @@ def wait_deliveries(api, key, wid, pred, timeout=30.0):
         time.sleep(0.2)
 
 
-def complete_pass(pg, customer, tenant, findings):
+def complete_pass(pg, customer, tenant, findings, inserted_complete=False):
     """One analyzer pass in one transaction: findings as (severity, status)
-    pairs, first seen in the pass, then completed_at set."""
+    pairs, first seen in the pass, then completed_at set; or, with
+    inserted_complete, the pass inserted with completed_at already set
+    before its findings (contract section 9 allows both)."""
     pid = str(uuid.uuid4())
     groups = []
     for sev, st in findings:
@@ -131,16 +133,19 @@ def complete_pass(pg, customer, tenant, findings):
             groups[-1][2] += 1
         else:
             groups.append([sev, st, 1])
-    sql = (f"INSERT INTO permafrost.analyzer_passes (id, customer_id, tenant_id) "
-           f"VALUES ('{pid}', '{customer}', '{tenant}');")
+    done = ", now()" if inserted_complete else ""
+    sql = (f"BEGIN; INSERT INTO permafrost.analyzer_passes (id, customer_id, tenant_id"
+           f"{', completed_at' if inserted_complete else ''}) "
+           f"VALUES ('{pid}', '{customer}', '{tenant}'{done});")
     for gi, (sev, st, n) in enumerate(groups):
         sql += ("INSERT INTO permafrost.findings (customer_id, tenant_id, severity, status, "
                 "finding_type, title, first_seen_pass_id, first_seen_at) "
                 f"SELECT '{customer}', '{tenant}', '{sev}', '{st}', 'type_{sev}', "
                 f"'Finding {gi}.' || i || ' {sev}', '{pid}', "
                 f"now() - make_interval(secs => i) FROM generate_series(1, {n}) i;")
-    sql += f"UPDATE permafrost.analyzer_passes SET completed_at = now() WHERE id = '{pid}';"
-    pg.psql(sql)
+    if not inserted_complete:
+        sql += f"UPDATE permafrost.analyzer_passes SET completed_at = now() WHERE id = '{pid}';"
+    pg.psql(sql + "COMMIT;")
     return pid
 
 
@@ -272,6 +277,27 @@ def test_create_refusals(api, cust, rx):
     assert post(json.dumps(dict(good, name="é" * 200))).status == 201
     after = api.get("/api/v1/webhooks?limit=500", k).json()["meta"]["total"]
     assert after == before + 1
+
+
+def test_create_body_limit_and_every_field_required(api, cust, rx):
+    k = cust["key"]
+    good = {"name": "n", "webhookUrl": rx.url("/ok/limit"), "webhookType": "generic",
+            "eventTypes": ["finding_low"]}
+
+    def post(body):
+        return api.request("POST", "/api/v1/webhooks", k, headers=JSON, body=body)
+
+    # 64 KiB exactly is taken (JSON may carry that much whitespace); a byte more is not.
+    text = json.dumps(good)
+    r = post(text + " " * (65536 - len(text)))
+    assert r.status == 201, r.body
+    r = post(text + " " * (65537 - len(text)))
+    assert r.status == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    for field in good:
+        r = post(json.dumps({f: v for f, v in good.items() if f != field}))
+        assert r.status == 400, (field, r.body)
+        e = r.json()["error"]
+        assert e["code"] == "INVALID_PARAMETER" and e["details"][0]["field"] == field, e
 
 
 def test_order_of_checks_before_the_body(api, cust, world, rx):
@@ -468,6 +494,52 @@ def test_analyzer_pass_queues_exactly_the_expected_deliveries(api, fresh, pg, rx
 def _ts(s):
     import datetime
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def test_a_pass_inserted_already_completed_queues_its_deliveries(api, fresh, pg, rx):
+    """The pass row is written first, completed, and its findings after it
+    in the same transaction: the deliveries are queued at commit, with every
+    finding."""
+    w = create(api, fresh["key"], rx.url("/ok/inserted-done"), ("finding_high",))
+    pid = complete_pass(pg, fresh["id"], fresh["tenant"], [("high", "open")] * 130,
+                        inserted_complete=True)
+    sizes = pg.psql(f"SELECT cardinality(finding_ids) FROM permafrost.webhook_deliveries "
+                    f"WHERE webhook_id = '{w['id']}' AND pass_id = '{pid}' ORDER BY 1")
+    assert sizes.split() == ["30", "100"]
+    got = rx.wait_for("/ok/inserted-done", 2)
+    assert sorted(len(json.loads(r["body"])["findings"]) for r in got) == [30, 100]
+
+
+def test_a_pass_queues_nothing_for_another_customers_subscriptions(api, world, pg, rx):
+    """Subscriptions of two customers to the same event: a pass of one
+    reaches only its own."""
+    a, b = _customer(world, "Bystander"), _customer(world, "Analyzed")
+    wa = create(api, a["key"], rx.url("/ok/bystander"), ("finding_critical",))
+    wb = create(api, b["key"], rx.url("/ok/analyzed"), ("finding_critical",))
+    pid = complete_pass(pg, b["id"], b["tenant"], [("critical", "open")] * 3)
+    assert len(rx.wait_for("/ok/analyzed", 1)) == 1
+    time.sleep(1.5)  # a drainer run or more after the pass's own delivery
+    assert rx.received("/ok/bystander") == []
+    assert pg.psql(f"SELECT count(*) FROM permafrost.webhook_deliveries "
+                   f"WHERE webhook_id = '{wa['id']}' OR pass_id = '{pid}' "
+                   f"AND customer_id <> '{b['id']}'") == "0"
+    assert deliveries(api, a["key"], wa["id"]) == []
+    assert [d["status"] for d in wait_deliveries(
+        api, b["key"], wb["id"], lambda x: x and x[0]["status"] != "pending")] == ["succeeded"]
+    # Nor can one customer read the other's subscription or its log.
+    assert api.get(f"/api/v1/webhooks/{wb['id']}", a["key"]).status == 404
+    assert api.get(f"/api/v1/webhooks/{wb['id']}/deliveries", a["key"]).status == 404
+
+
+@pytest.mark.parametrize("code", [201, 202])
+def test_any_2xx_is_a_success(api, cust, rx, code):
+    w = create(api, cust["key"], rx.url(f"/status/{code}/ok"))
+    assert api.request("POST", f"/api/v1/webhooks/{w['id']}/test", cust["key"]).status == 202
+    log = wait_deliveries(api, cust["key"], w["id"],
+                          lambda x: x and x[0]["status"] != "pending")
+    assert log[0]["status"] == "succeeded" and log[0]["attempts"] == 1
+    assert log[0]["lastStatusCode"] == code
+    assert len(rx.received(f"/status/{code}/ok")) == 1
 
 
 def test_pass_with_nothing_new_delivers_nothing(api, fresh, pg, rx):
