@@ -292,7 +292,21 @@ def test_offset_past_the_end(client, data):
     assert r.status == 200 and body["data"] == [] and body["meta"]["total"] > 0
 
 
-def test_conditional_requests(client, pg, data):
+def test_limit_and_offset_defaults(client, data):
+    """Section 5: limit 100 and offset 0 when left out, on every list."""
+    for path in ("/api/v1/findings", "/api/v1/identities", "/api/v1/roles", "/api/v1/tenants",
+                 "/api/v1/webhooks"):
+        r = client.get(path, data["ka"])
+        assert r.status == 200, (path, r.body)
+        body = r.json()
+        assert body["meta"]["limit"] == 100 and body["meta"]["offset"] == 0, path
+        assert len(body["data"]) == min(100, body["meta"]["total"]), path
+    # findings and identities have more than 100 rows: the default page is full
+    assert len(client.get("/api/v1/findings", data["ka"]).json()["data"]) == 100
+    assert len(client.get("/api/v1/identities", data["ka"]).json()["data"]) == 100
+
+
+def test_conditional_requests(client, pg, data, world):
     url = f"/api/v1/findings?tenant={TENANT_A}&limit=3"
     r = client.get(url, data["ka"])
     tag = r.header("ETag")
@@ -302,9 +316,19 @@ def test_conditional_requests(client, pg, data):
         assert r2.status == 304 and r2.body == b"", inm
         assert r2.header("ETag") == tag
     assert client.get(url, data["ka"], headers={"If-None-Match": '"nope"'}).status == 200
-    # a 404 stays a 404 whatever the precondition
-    assert client.get(f"/api/v1/findings/{uuid.uuid4()}", data["ka"],
-                      headers={"If-None-Match": "*"}).status == 404
+    # Preconditions apply only where the answer would be 200: a 404, 400,
+    # 401, 403 or 405 stays exactly that, with its error body.
+    star = {"If-None-Match": "*"}
+    nofind, _ = world.key(data["a"], scopes=("read:identities",), name="no findings")
+    for path, key, method, status in (
+            (f"/api/v1/findings/{uuid.uuid4()}", data["ka"], "GET", 404),
+            ("/api/v1/findings?limit=0", data["ka"], "GET", 400),
+            ("/api/v1/findings?limit=3", "pfrost_" + "0" * 48, "GET", 401),
+            ("/api/v1/findings?limit=3", nofind, "GET", 403),
+            ("/api/v1/findings?limit=3", data["ka"], "DELETE", 405)):
+        r = client.request(method, path, key, headers=star)
+        assert r.status == status, (path, method, r.status)
+        assert r.json()["error"]["code"], path
     # the tag follows the body
     pg.psql(f"UPDATE permafrost.findings SET title = title || '!' WHERE customer_id = "
             f"'{data['a']}' AND tenant_id = '{TENANT_A}'")
@@ -381,7 +405,7 @@ def test_cursor_null_on_exactly_full_last_page(client, data):
     assert r["meta"]["nextCursor"] is not None
 
 
-def test_cursor_misuse_is_400(client, data):
+def test_cursor_misuse_is_400(client, pg, data):
     k = data["ka"]
     page = client.get("/api/v1/findings?severity=high&limit=5", k).json()
     cur = page["meta"]["nextCursor"]
@@ -398,12 +422,27 @@ def test_cursor_misuse_is_400(client, data):
         r = client.get("/api/v1/findings?" + q, k)
         assert r.status == 400, q
         assert r.json()["error"]["details"][0]["field"] == "cursor", q
-    # another customer's cursor
-    r = client.get(f"/api/v1/findings?severity=high&limit=5&cursor={cur}", data["kb"])
-    assert r.status == 400
-    # another list's cursor
+    # another customer's cursor, another list's: refused, naming the cursor
     icur = client.get("/api/v1/identities?limit=2", k).json()["meta"]["nextCursor"]
-    assert client.get(f"/api/v1/findings?cursor={icur}", k).status == 400
+    for q, key in ((f"severity=high&limit=5&cursor={cur}", data["kb"]),
+                   (f"cursor={icur}", k)):
+        r = client.get("/api/v1/findings?" + q, key)
+        assert r.status == 400, q
+        e = r.json()["error"]
+        assert e["code"] == "INVALID_PARAMETER" and e["details"][0]["field"] == "cursor", q
+    # a tenant's cursor replayed for another tenant of the same customer, or
+    # for all of them
+    other = pg.psql(f"SELECT tenant_id FROM permafrost.tenants WHERE customer_id = "
+                    f"'{data['a']}' AND tenant_id <> '{TENANT_A}' ORDER BY 1 LIMIT 1")
+    tcur = client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=2", k).json()["meta"][
+        "nextCursor"]
+    assert tcur
+    assert client.get(f"/api/v1/findings?tenant={TENANT_A}&limit=2&cursor={tcur}",
+                      k).status == 200
+    for q in (f"tenant={other}&limit=2&cursor={tcur}", f"limit=2&cursor={tcur}"):
+        r = client.get("/api/v1/findings?" + q, k)
+        assert r.status == 400, q
+        assert r.json()["error"]["details"][0]["field"] == "cursor", q
     # detail routes do not take it
     fid = page["data"][0]["id"]
     assert client.get(f"/api/v1/findings/{fid}?cursor={cur}", k).status == 400
