@@ -163,6 +163,26 @@ def test_unreachable_database_exit_1(admin_bin):
     assert "cannot connect to the database" in line
 
 
+def test_connection_from_the_libpq_environment(admin_bin, pg):
+    """Without --dsn, the connection comes from PGHOST, PGPORT, PGDATABASE
+    and PGUSER (contract section 11)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(PGHOST="127.0.0.1", PGPORT=str(pg.port), PGDATABASE="permafrost",
+               PGUSER="permafrost")
+    p = subprocess.run([admin_bin, "--json", "customer", "create", "From The Environment"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    cid = json.loads(p.stdout)["id"]
+    assert pg.psql(f"SELECT name FROM permafrost.customers WHERE id = '{cid}'") \
+        == "From The Environment"
+    # and it is that environment, not a default: a port with nothing on it fails
+    env["PGPORT"] = "1"
+    env["PGCONNECT_TIMEOUT"] = "3"
+    p = subprocess.run([admin_bin, "customer", "create", "Nowhere"], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 1 and "cannot connect to the database" in p.stderr
+
+
 def test_options_after_the_command(admin, pg):
     """--json is accepted after the command, "--" ends the options, and
     --opt=value works."""

@@ -262,6 +262,7 @@ def test_unicode_round_trip(client, pg, data):
     ("offset=10000001", "offset"), ("severity=urgent", "severity"), ("severity=", "severity"),
     ("severity=high,", "severity"), ("status=closed", "status"), ("tenant=nope", "tenant"),
     ("tenant=", "tenant"), ("bogus=1", "bogus"), ("limit=1&limit=2", "limit"),
+    ("severity=high&severity=low", "severity"), ("status=open&status=open", "status"),
     ("findingType=", "findingType"), ("findingType=a,,b", "findingType"),
     ("findingType=%zz", "findingType"), ("type=user", "type"),
 ])
@@ -667,3 +668,42 @@ def test_totals_stay_exact_with_concurrent_writers(client, world, pg):
     assert pg.psql(f"SELECT count(*) FROM permafrost.finding_totals "
                    f"WHERE customer_id = '{cid}'") == "0"
     assert_counts_match(pg, cid)
+
+
+@pytest.mark.parametrize("path,table,column,where", [
+    (f"/api/v1/identities?tenant={TENANT_A}&limit=3", "identities", "display_name",
+     f"tenant_id = '{TENANT_A}'"),
+    ("/api/v1/roles?limit=3", "role_recommendations", "rationale", "true"),
+    ("/api/v1/tenants", "tenants", "display_name", f"tenant_id = '{TENANT_A}'"),
+])
+def test_list_etags_follow_their_bodies(client, pg, data, path, table, column, where):
+    """Section 12 on the other lists: 304 while the body is the same, a new
+    tag with the new body once it changes."""
+    k = data["ka"]
+    r = client.get(path, k)
+    tag = r.header("ETag")
+    assert r.status == 200 and tag
+    assert client.get(path, k, headers={"If-None-Match": tag}).status == 304
+    upd = (f"UPDATE permafrost.{table} SET {column} = {column} || '{{}}' "
+           f"WHERE customer_id = '{data['a']}' AND {where}")
+    pg.psql(upd.format("!"))
+    try:
+        r2 = client.get(path, k, headers={"If-None-Match": tag})
+        assert r2.status == 200 and r2.header("ETag") != tag
+        assert r2.body != r.body and b"!" in r2.body
+    finally:
+        pg.psql(f"UPDATE permafrost.{table} SET {column} = left({column}, -1) "
+                f"WHERE customer_id = '{data['a']}' AND {where}")
+    r3 = client.get(path, k, headers={"If-None-Match": tag})
+    assert r3.status == 304 and r3.header("ETag") == tag
+
+
+def test_a_detail_path_with_a_trailing_slash_is_404(client, pg, data):
+    fid = pg.psql(f"SELECT id FROM permafrost.findings WHERE customer_id = '{data['a']}' "
+                  f"LIMIT 1")
+    iid = pg.psql(f"SELECT id FROM permafrost.identities WHERE customer_id = '{data['a']}' "
+                  f"LIMIT 1")
+    for path in (f"/api/v1/findings/{fid}", f"/api/v1/identities/{iid}"):
+        assert client.get(path, data["ka"]).status == 200, path
+        r = client.get(path + "/", data["ka"])
+        assert r.status == 404 and r.json()["error"]["code"] == "NOT_FOUND", path

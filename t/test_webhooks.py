@@ -378,7 +378,8 @@ def test_ping(api, cust, rx, wh):
     assert body == {"event": "ping", "deliveryId": d["id"], "createdAt": d["createdAt"]}
     h = req["headers"]
     assert h["content-type"] == "application/json"
-    assert h["user-agent"].startswith("Permafrost-Webhooks/")
+    version = api.get("/api/v1/health").json()["version"]
+    assert h["user-agent"] == f"Permafrost-Webhooks/{version}"
     assert h["x-permafrost-event"] == "ping"
     assert h["x-permafrost-delivery"] == d["id"]
     assert h["x-permafrost-signature-256"] == signature(w["signingSecret"], req["body"])
