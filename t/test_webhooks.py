@@ -687,6 +687,25 @@ def test_410_gone_deactivates_the_subscription(api, fresh, rx, pg):
     assert len(rx.received("/status/410/gone")) == 1
 
 
+def test_a_deleted_subscription_gets_no_more_retries(api, cust, rx, pg):
+    """Section 7: after DELETE nothing more is delivered, including a
+    delivery already waiting for its next attempt."""
+    k = cust["key"]
+    w = create(api, k, rx.url("/status/500/deleted-while-retrying"))
+    assert api.request("POST", f"/api/v1/webhooks/{w['id']}/test", k).status == 202
+    log = wait_deliveries(api, k, w["id"], lambda x: x and x[0]["attempts"] == 1)
+    assert log[0]["status"] == "pending" and log[0]["nextAttemptAt"], log
+    assert api.request("DELETE", f"/api/v1/webhooks/{w['id']}", k).status == 204
+    seen = len(rx.received("/status/500/deleted-while-retrying"))
+    assert seen == 1
+    time.sleep(5)  # the retries were due 1 s and 2 s after each failure
+    assert len(rx.received("/status/500/deleted-while-retrying")) == seen
+    # Kept (the subscription is deleted softly), ended: failed, nothing due.
+    assert pg.psql(f"SELECT status || '|' || coalesce(next_attempt_at::text, '') || '|' "
+                   f"|| last_error FROM permafrost.webhook_deliveries "
+                   f"WHERE webhook_id = '{w['id']}'") == "failed||subscription deleted"
+
+
 def test_deliveries_log_paging(api, cust, rx):
     w = create(api, cust["key"], rx.url("/ok/paging"))
     for _ in range(5):
