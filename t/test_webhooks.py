@@ -706,6 +706,36 @@ def test_a_deleted_subscription_gets_no_more_retries(api, cust, rx, pg):
                    f"WHERE webhook_id = '{w['id']}'") == "failed||subscription deleted"
 
 
+def test_default_interval_and_first_retry_delay(rundir, pg, world, rx, keyfile):
+    """With PermafrostWebhookInterval and PermafrostWebhookRetry left out:
+    the queue is read every 2 s, and a failed attempt is tried again after
+    about 30 s (24-36 s with the jitter), as section 9 says."""
+    conf = "\n".join(line for line in WH_CONF.format(key=keyfile, private="On").splitlines()
+                      if not line.startswith(("PermafrostWebhookInterval",
+                                              "PermafrostWebhookRetry",
+                                              "PermafrostWebhookTimeout")))
+    h = pfstack.Httpd(os.path.join(rundir, "whdefaults"), pg.dsn, mpm="event", extra=conf)
+    h.start()
+    try:
+        c = _customer(world, "Defaults")
+        api = Client(h.port)
+        w = create(api, c["key"], rx.url("/status/500/defaults"))
+        time.sleep(2.5)  # a first look at the queue has come and gone
+        t0 = time.time()
+        assert api.request("POST", f"/api/v1/webhooks/{w['id']}/test", c["key"]).status == 202
+        got = rx.wait_for("/status/500/defaults", 1, timeout=10)
+        assert len(got) == 1 and got[0]["t"] - t0 < 3.5, got[0]["t"] - t0  # 2 s and the attempt
+        log = wait_deliveries(api, c["key"], w["id"], lambda x: x and x[0]["attempts"] == 1)
+        assert log[0]["status"] == "pending"
+        delay = float(pg.psql(
+            f"SELECT extract(epoch FROM d.next_attempt_at - a.started_at) "
+            f"FROM permafrost.webhook_deliveries d JOIN permafrost.webhook_delivery_attempts a "
+            f"ON a.delivery_id = d.id AND a.attempt = 1 WHERE d.webhook_id = '{w['id']}'"))
+        assert 24 <= delay <= 36.5, delay
+    finally:
+        h.stop()
+
+
 def test_deliveries_log_paging(api, cust, rx):
     w = create(api, cust["key"], rx.url("/ok/paging"))
     for _ in range(5):
