@@ -189,6 +189,11 @@ class Httpd:
                                + self.error_log()[-2000:])
         if not _wait_port(self.port):
             raise RuntimeError("httpd did not listen:\n" + self.error_log()[-2000:])
+        # The port can answer before the pid file is written; stop() needs
+        # it, and a stop right after a start found none and did nothing.
+        end = time.time() + 10
+        while self.pid() is None and time.time() < end:
+            time.sleep(0.02)
 
     def stop(self):
         pid = self.pid()

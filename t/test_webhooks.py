@@ -67,6 +67,15 @@ def wh(rundir, pg, keyfile):
     assert not bad, "httpd logged:\n" + "\n".join(bad[:20])
 
 
+@pytest.fixture
+def wh_stopped(wh):
+    """The module's server stopped for the test: it drains the same queue,
+    and the test's own server must be the only one that does."""
+    wh.stop()
+    yield
+    wh.start()
+
+
 @pytest.fixture(scope="module")
 def api(wh):
     return Client(wh.port, _openapi_validator())
@@ -706,7 +715,7 @@ def test_a_deleted_subscription_gets_no_more_retries(api, cust, rx, pg):
                    f"WHERE webhook_id = '{w['id']}'") == "failed||subscription deleted"
 
 
-def test_default_interval_and_first_retry_delay(rundir, pg, world, rx, keyfile):
+def test_default_interval_and_first_retry_delay(rundir, pg, world, rx, keyfile, wh_stopped):
     """With PermafrostWebhookInterval and PermafrostWebhookRetry left out:
     the queue is read every 2 s, and a failed attempt is tried again after
     about 30 s (24-36 s with the jitter), as section 9 says."""
@@ -798,7 +807,8 @@ def test_deliveries_total_is_kept_exact(api, fresh, pg, rx):
                    f"WHERE webhook_id = '{w2['id']}'") == "0"
 
 
-def test_a_child_stopping_while_its_drainer_waits_exits_cleanly(rundir, pg, su, keyfile):  # noqa: F811
+def test_a_child_stopping_while_its_drainer_waits_exits_cleanly(  # noqa: F811
+        rundir, pg, su, keyfile, wh_stopped):
     """The child's pool goes at exit while the watchdog thread may be
     draining: a drainer waiting on the database then held a pooled
     connection, and APR's connection list asserts that all are back when it
@@ -828,7 +838,7 @@ def test_a_child_stopping_while_its_drainer_waits_exits_cleanly(rundir, pg, su, 
 
 
 def test_a_child_stops_promptly_while_its_drainer_waits_for_the_next_interval(
-        rundir, pg, world, rx, keyfile):
+        rundir, pg, world, rx, keyfile, wh_stopped):
     """After a delivery the drainer waits in its run until the next look at
     the queue. A child that exits meanwhile used to wait for that pause
     (up to 6 s, then went on without it): every stop and graceful restart
