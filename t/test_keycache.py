@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -290,6 +291,25 @@ def test_off_looks_every_key_up(off, pg, su, world, cust):
     s0 = statements(pg, su)
     assert burst(off.port, key, "off-1", n=10, conns=2) == [200] * 10
     assert delta(statements(pg, su), s0)["pf_key_lookup"] == 10
+
+
+def test_malformed_and_bad_checksum_keys_never_reach_the_database(off, pg, su, world, cust):
+    """Section 2: the checksum lets a mistyped or invented key be refused
+    without touching the database. On the server without the key cache, a
+    valid key is looked up every time (test above); these are not."""
+    key, _ = world.key(cust)
+    body = key[len("pfrost_"):]
+    typo = "pfrost_" + body[:10] + ("0" if body[10] != "0" else "1") + body[11:]
+    wrong_sum = "pfrost_" + body[:40] + format(zlib.crc32(body[:40].encode()) ^ 1, "08x")
+    bad = [typo, wrong_sum, key[:-1], key + "0", key.upper(), "pfrost_" + "0" * 48,
+           "pfrost_" + "g" * 48, "pfx_" + body]
+    s0 = statements(pg, su)
+    for b in bad:
+        assert burst(off.port, b, "badkey", n=3, conns=1) == [401] * 3, b
+    assert delta(statements(pg, su), s0) == {}
+    # the same server does look a valid key up
+    assert burst(off.port, key, "goodkey", n=2, conns=1) == [200] * 2
+    assert delta(statements(pg, su), s0)["pf_key_lookup"] == 2
 
 
 def test_cache_changes_no_byte(kc, off, pg, world, cust):
