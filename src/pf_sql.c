@@ -168,31 +168,33 @@
     UTC("w.created_at")
 
 /* Subscriptions are customer-wide: ?tenant= is checked (404 when unknown)
- * but filters nothing; its two parameters only keep the list layout. */
+ * but filters nothing; its two parameters are read here only to keep the
+ * list layout. */
+#define TENANT_IGNORED "(%s::uuid IS NULL OR %s::uuid IS NOT NULL)"
 #define WEBHOOK_WHERE \
-    " WHERE w.customer_id = " P_UUID " AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL) AND w.active"
+    " WHERE w.customer_id = " P_UUID " AND " TENANT_IGNORED " AND w.active"
 
 #define DELIVERY_COLS \
     "d.id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error, " \
     UTC("d.created_at") ", " UTC("d.delivered_at") ", " \
     "CASE WHEN d.status = 'pending' THEN " UTC("greatest(d.next_attempt_at, now())") " END"
 
-/* Only deliveries of a subscription that is still active are shown; the
- * webhook id parameter follows the tenant pair. */
-#define DELIVERY_WHERE \
-    " WHERE d.customer_id = " P_UUID " AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
-    " AND d.webhook_id = " P_UUID
+/* One subscription's rows of table alias a: customer, the tenant pair,
+ * then the webhook id. Only deliveries of a subscription that is still
+ * active are shown (h.ok). */
+#define DELIVERY_WHERE_OF(a) \
+    " WHERE " a ".customer_id = " P_UUID " AND " TENANT_IGNORED \
+    " AND " a ".webhook_id = " P_UUID
+#define DELIVERY_WHERE DELIVERY_WHERE_OF("d")
 
 #define WEBHOOK_KEYS    ", w.created_at AS k1, w.id AS k2"
 #define WEBHOOKS_TOTAL  "SELECT count(*) FROM permafrost.webhooks w" WEBHOOK_WHERE
 #define DELIVERY_KEYS   ", d.created_at AS k1, d.id AS k2"
 /* Kept by the database (sql/011): the log grows with every analyzer pass,
- * and counting it was nearly all of a long log's page. Same arguments as
- * DELIVERY_WHERE. */
+ * and counting it was nearly all of a long log's page. */
 #define DELIVERIES_TOTAL \
     "SELECT coalesce(sum(c.n), 0) FROM permafrost.webhook_delivery_counts c" \
-    " WHERE c.customer_id = " P_UUID " AND (%s::uuid IS NULL OR %s::uuid IS NOT NULL)" \
-    " AND c.webhook_id = " P_UUID
+    DELIVERY_WHERE_OF("c")
 
 #define IDENTITY_FROM(tenant) " FROM permafrost.identities i" IDENTITY_WHERE(tenant)
 #define IDENTITY_AFTER " AND (i.display_name, i.id) > (" P_TEXT ", " P_UUID ")"
