@@ -26,6 +26,8 @@
 #define LEASE_MARGIN       60   /* seconds a claim outlives the timeout */
 #define TICK_BUDGET        60   /* seconds one callback keeps claiming */
 #define STOP_POLL          apr_time_from_msec(100) /* how soon a pause sees an exit */
+#define STOP_SLACK         apr_time_from_sec(1)    /* a run's exit past its statement */
+#define STOP_WAIT_NO_LIMIT apr_time_from_sec(6)    /* the wait without a query timeout */
 #define MAX_ADDRS          16
 
 typedef struct pf_drainer {
@@ -33,6 +35,7 @@ typedef struct pf_drainer {
     pf_wh_cfg *wh;
     /* Per child: the child is exiting (drainer_stop), a run is going on. */
     volatile apr_uint32_t stopping, running;
+    apr_interval_time_t stop_wait; /* how long drainer_stop waits for a run */
 } drainer;
 
 /* One delivery attempt in flight. Its pool holds everything it needs. */
@@ -550,8 +553,9 @@ static int reap(const drainer *d, apr_pool_t *pool, CURLM *multi)
 /* One watchdog run. It claims again whenever a slot is free and either the
  * last claim was a full batch (a backlog) or the interval has passed, so a
  * slow receiver holds only its own slot. It returns once nothing is in
- * flight and nothing was due, or after TICK_BUDGET when the last transfers
- * are done. */
+ * flight and nothing was due, when its next look would fall past
+ * TICK_BUDGET, after TICK_BUDGET once the last transfers are done, or when
+ * the child exits (drainer_stop). */
 static void drain(drainer *d, apr_pool_t *pool)
 {
     CURLM *multi;
@@ -568,7 +572,7 @@ static void drain(drainer *d, apr_pool_t *pool)
     }
     for (;;) {
         apr_time_t now = apr_time_now();
-        int running = 0;
+        int transfers = 0;
 
         /* The child is exiting: transfers still in flight are left to their
          * leases (retried later), as no connection may be taken any more. */
@@ -590,7 +594,7 @@ static void drain(drainer *d, apr_pool_t *pool)
                 break;
             }
         }
-        curl_multi_perform(multi, &running);
+        curl_multi_perform(multi, &transfers);
         in_flight -= reap(d, pool, multi);
         if (in_flight <= 0) {
             in_flight = 0;
@@ -628,13 +632,14 @@ static void drain(drainer *d, apr_pool_t *pool)
  * ("reslist_cleanup: Assertion `rl->ntotal == 0' failed"). The run notices
  * the flag within 100 ms (STOP_POLL, in transfers and in its pauses alike)
  * unless a statement is under way, which ends within
- * PermafrostQueryTimeout: hence the wait's bound of 6 s. */
+ * PermafrostQueryTimeout: the wait is that and a second (stop_wait). */
 static apr_status_t drainer_stop(void *data)
 {
     drainer *d = data;
+    apr_time_t until = apr_time_now() + d->stop_wait;
 
     apr_atomic_set32(&d->stopping, 1);
-    for (int i = 0; i < 120 && apr_atomic_read32(&d->running); i++) {
+    while (apr_atomic_read32(&d->running) && apr_time_now() < until) {
         apr_sleep(apr_time_from_msec(50));
     }
     return APR_SUCCESS;
@@ -736,6 +741,11 @@ int pf_webhook_post_config(apr_pool_t *pconf, server_rec *s)
     d = apr_pcalloc(pconf, sizeof(*d));
     d->s = s;
     d->wh = wh;
+    /* With PermafrostQueryTimeout off nothing bounds a statement: the wait
+     * is then a fixed one, past which the child exits regardless. */
+    d->stop_wait = pf_srv(s)->query_timeout > 0
+                       ? apr_time_from_msec(pf_srv(s)->query_timeout) + STOP_SLACK
+                       : STOP_WAIT_NO_LIMIT;
     wh->drainer = d;
     rv = register_callback(wd, apr_time_from_sec(wh->interval), d, wd_callback);
     if (rv != APR_SUCCESS) {

@@ -49,9 +49,9 @@ def keyfile(rundir, admin_bin):
     return _key_file(admin_bin, os.path.join(rundir, "webhook-secret.key"))
 
 
-def _start(rundir, name, dsn, keyfile, private="On", mpm="event"):
+def _start(rundir, name, dsn, keyfile, private="On", mpm="event", extra=""):
     h = pfstack.Httpd(os.path.join(rundir, name), dsn, mpm=mpm,
-                      extra=WH_CONF.format(key=keyfile, private=private))
+                      extra=WH_CONF.format(key=keyfile, private=private) + extra)
     h.start()
     return h
 
@@ -822,15 +822,19 @@ def test_deliveries_total_is_kept_exact(api, fresh, pg, rx):
                    f"WHERE webhook_id = '{w2['id']}'") == "0"
 
 
+@pytest.mark.parametrize("timeout", ["", "7"])
 def test_a_child_stopping_while_its_drainer_waits_exits_cleanly(  # noqa: F811
-        rundir, pg, su, keyfile, wh_stopped):
+        rundir, pg, su, keyfile, wh_stopped, timeout):
     """The child's pool goes at exit while the watchdog thread may be
     draining: a drainer waiting on the database then held a pooled
     connection, and APR's connection list asserts that all are back when it
     goes (the child died with SIGABRT, "reslist_cleanup: Assertion
     `rl->ntotal == 0' failed"; seen once in a full run, every time here
-    before the fix). The child now waits for the drainer first."""
-    h = _start(rundir, "whstop", pg.dsn, keyfile)
+    before the fix). The child now waits for the drainer first: for the
+    query timeout and a second, whatever that timeout is (a fixed 6 s wait
+    gave up on a 7 s one, and the child died the same way)."""
+    h = _start(rundir, f"whstop{timeout}", pg.dsn, keyfile,
+               extra=f"PermafrostQueryTimeout {timeout}\n" if timeout else "")
     assert Client(h.port).get("/api/v1/health").status == 200
     time.sleep(3)  # a few drainer runs (every second): its connection is open and kept
     p = held(pg, su, "webhook_deliveries", 30)
