@@ -50,6 +50,7 @@ SOAK = 30 if QUICK else 300
 # p99 spikes on the details.
 # The database gate lets 4 requests per child (8 in all on 2 cores) run
 # statements at once, the others in arrival order (README, "Database gate").
+GATE_TOTAL = 2 * 4  # children x PermafrostDatabaseConcurrency, as below
 TUNING = ("StartServers 2\nServerLimit 2\nThreadsPerChild 32\nMinSpareThreads 16\n"
           "MaxSpareThreads 64\nMaxRequestWorkers 64\nDBDMin 32\nDBDKeep 32\nDBDMax 32\n"
           "DBDExptime 3600\nPermafrostDatabaseConcurrency 4\n"
@@ -94,12 +95,17 @@ def served_ms(log, start):
     return us[len(us) // 2] / 1000, us[min(len(us) - 1, len(us) * 99 // 100)] / 1000
 
 
-def wrk(url, key=None, duration=DURATION, log=None):
+def on_cpus(cmd, cpus):
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus)))] + cmd if cpus else cmd
+
+
+def wrk(url, key=None, duration=DURATION, log=None, cpus=None):
     # wrk drops answers slower than its timeout (2 s by default) from the
     # figures; deep offset pages take longer under load, so allow 10 s.
     cmd = ["wrk", "-t2", f"-c{CONNS}", f"-d{duration}", "--timeout", "10s", "--latency", url]
     if key:
         cmd[1:1] = ["-H", f"Authorization: Bearer {key}"]
+    cmd = on_cpus(cmd, cpus)
     start = os.path.getsize(log) if log else 0
     out = sh(cmd)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -124,6 +130,108 @@ def wrk_median(url, key=None, duration=DURATION, log=None):
     keys = ("rps", "p50", "p99") + (("in_p50", "in_p99") if log else ())
     med = {m: statistics.median(x[m] for x in runs) for m in keys}
     return dict(med, errors=sum(x["errors"] for x in runs), p99s=[x["p99"] for x in runs])
+
+
+def process_tree(root):
+    """root and every process descended from it (from /proc's parent links)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                # The command name is in parentheses and may hold spaces.
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def pin(root, cpus):
+    """Bind every thread of root's process tree to cpus. Processes forked
+    later inherit it (a new backend from the postmaster)."""
+    for pid in process_tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass  # the thread ended meanwhile
+
+
+def cpu_ticks():
+    """Per CPU: (busy, all) clock ticks since boot, from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            m = re.match(r"cpu(\d+)\s+(.*)", line)
+            if m:
+                v = [int(x) for x in m.group(2).split()]
+                # idle and iowait are the 4th and 5th fields
+                out[int(m.group(1))] = (sum(v) - v[3] - v[4], sum(v))
+    return out
+
+
+def busy_share(before, after, cpus):
+    """The share of the time cpus were busy between two cpu_ticks()."""
+    busy = sum(after[c][0] - before[c][0] for c in cpus)
+    total = sum(after[c][1] - before[c][1] for c in cpus)
+    return busy / total if total else 0.0
+
+
+def split_cores(pg, h, cases, seconds):
+    """The same requests with the database bound to one core and httpd and
+    the load (wrk, or pgbench's client) to the other(s), so the database's
+    limit is a core of its own rather than whatever the HTTP side leaves it.
+    cases: (name, url, key, (pgbench script, defs) or None for a static
+    file). Each case alternates the module, pgbench at CONNS clients and
+    pgbench at GATE_TOTAL clients (what the database gate lets the module
+    run at once), RUNS times; for each run also the share of time each
+    side's cores were busy."""
+    ncpu = os.cpu_count() or 1
+    if ncpu < 2:
+        return None
+    db, web, every = {ncpu - 1}, set(range(ncpu - 1)), set(range(ncpu))
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    pin(postmaster, db)  # the pool's backends too: they are its children
+    pin(h.pid(), web)
+    out = {}
+    try:
+        for name, url, key, sql in cases:
+            settle(pg)
+            wrk(url, key, "2s", cpus=web)
+            runs = {"module": [], "pgbench": [], "pgbench_gate": []} if sql else {"module": []}
+            for _ in range(RUNS):
+                for side, got in runs.items():
+                    settle(pg)
+                    t0 = cpu_ticks()
+                    if side == "module":
+                        r = wrk(url, key, f"{seconds}s", cpus=web)
+                    else:
+                        r = pgbench(pg, *sql, seconds,
+                                    CONNS if side == "pgbench" else GATE_TOTAL, cpus=web)
+                    t1 = cpu_ticks()
+                    r["db_busy"], r["web_busy"] = busy_share(t0, t1, db), busy_share(t0, t1, web)
+                    got.append(r)
+            out[name] = {side: {m: statistics.median(r[m] for r in got)
+                                for m in got[0] if m != "errors"}
+                         | {"all": [r["rps"] for r in got]}
+                         for side, got in runs.items()}
+            out[name]["module"]["errors"] = sum(r["errors"] for r in runs["module"])
+    finally:
+        pin(postmaster, every)
+        pin(h.pid(), every)
+    return out
 
 
 def settle(pg, limit=60):
@@ -166,15 +274,15 @@ def pgbench_script(stmts, calls):
     return "\n".join(lines) + "\n", defs
 
 
-def pgbench(pg, script, defs, seconds):
+def pgbench(pg, script, defs, seconds, clients=CONNS, cpus=None):
     path = os.path.join(pg.dir, "bench.sql")
     with open(path, "w") as f:
         f.write(script)
-    cmd = ["/usr/lib/postgresql/15/bin/pgbench", "-n", "-M", "prepared", "-c", str(CONNS),
+    cmd = ["/usr/lib/postgresql/15/bin/pgbench", "-n", "-M", "prepared", "-c", str(clients),
            "-j", "2", "-T", str(seconds), "-f", path, "-r"]
     for k, v in defs.items():
         cmd += ["-D", f"{k}={v}"]
-    out = sh(cmd + [pg.dsn])
+    out = sh(on_cpus(cmd + [pg.dsn], cpus))
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
     lat = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
     return {"rps": tps, "avg_ms": lat}
@@ -406,9 +514,90 @@ def main():
     res["pg_finding_detail"] = pgbench(pg, *pgbench_script(stmts, det_calls), secs)
     idet_calls = [("pf_identity_get", [big, iid, None, None])]
     res["pg_identity_detail"] = pgbench(pg, *pgbench_script(stmts, idet_calls), secs)
+    res["split"] = split_cores(pg, h, [
+        ("uncached_list_filtered", f"{ubase}/findings?{filt}&limit=100", kbig,
+         pgbench_script(stmts, list_calls)),
+        ("finding_detail", f"{base}/findings/{fid}", kbig, pgbench_script(stmts, det_calls)),
+        ("identity_detail", f"{base}/identities/{iid}", kbig,
+         pgbench_script(stmts, idet_calls)),
+        # httpd's own limit on its core, for the same bytes.
+        ("static_same_bytes", f"{h.base}/page.json", None, None),
+        ("static_detail_bytes", f"{h.base}/detail.json", None, None)], 2 if QUICK else 5)
     h.stop()
     pg.stop()
     write_results(res, load_s, total, matching, len(page_body), len(detail_body), rss0, rss1)
+
+
+def split_table(sp):
+    if not sp:
+        return ["", "The database on a core of its own: not measured (one core)."]
+    lines = ["", f"The database on a core of its own (same run, after the cases above): "
+             f"PostgreSQL and its backends bound to the last core, httpd and the client (wrk, "
+             f"or pgbench's) to the other; each case alternates the module, pgbench at {CONNS} "
+             f"clients and pgbench at {GATE_TOTAL} (the most statements the module's database "
+             f"gate runs at once), {RUNS} times, medians; \"busy\" is the share of the run "
+             f"the core(s) were busy (/proc/stat):", "",
+             "| case | module req/s | p50 ms | p99 ms | db core busy | other busy | "
+             f"pgbench {CONNS} /s | db busy | pgbench {GATE_TOTAL} /s | db busy | other busy | "
+             f"module / pgbench {CONNS} | module / pgbench {GATE_TOTAL} |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, v in sp.items():
+        m = v["module"]
+        if "pgbench" not in v:
+            lines.append(f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | "
+                         f"{m['db_busy']:.0%} | {m['web_busy']:.0%} | | | | | | | |")
+            continue
+        a, g = v["pgbench"], v["pgbench_gate"]
+        lines.append(f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | "
+                     f"{m['db_busy']:.0%} | {m['web_busy']:.0%} | {a['rps']:.0f} | "
+                     f"{a['db_busy']:.0%} | {g['rps']:.0f} | {g['db_busy']:.0%} | "
+                     f"{g['web_busy']:.0%} | "
+                     f"{m['rps'] / a['rps']:.0%} | {m['rps'] / g['rps']:.0%} |")
+    lines += ["", "Each run, req/s: " + "; ".join(
+        f"{name} " + ", ".join(f"{side} " + ", ".join(f"{x:.0f}" for x in r["all"])
+                               for side, r in v.items())
+        for name, v in sp.items())]
+    return lines
+
+
+def split_targets(sp):
+    """The issue's targets read against the split's ceilings."""
+    if not sp:
+        return []
+    ratio = lambda name: min(sp[name]["module"]["rps"] / sp[name][k]["rps"]  # noqa: E731
+                             for k in ("pgbench", "pgbench_gate"))
+    ok = lambda x, t: "met" if x >= t else "MISSED"  # noqa: E731
+    lst = sp["uncached_list_filtered"]["module"]["rps"]
+    # What httpd serves the same bytes at on the same core(s), and its share
+    static = lambda name, st: sp[name]["module"]["rps"] / sp[st]["module"]["rps"]  # noqa: E731
+
+    def model(name, st):
+        g = sp[name]["pgbench_gate"]
+        return 1 / (sp[st]["module"]["web_busy"] / sp[st]["module"]["rps"]
+                    + g["web_busy"] / g["rps"])
+    return [f"- with the database on a core of its own (the table above; each ratio against "
+            f"the higher of the two pgbench ceilings): filtered list without the list cache "
+            f"{lst:.0f} req/s (target 3,500) {ok(lst, 3500)}, "
+            f"{ratio('uncached_list_filtered'):.0%} of pgbench (target 80 %) "
+            f"{ok(ratio('uncached_list_filtered'), 0.80)}; finding detail "
+            f"{ratio('finding_detail'):.0%} (target 85 %) {ok(ratio('finding_detail'), 0.85)}; "
+            f"identity detail {ratio('identity_detail'):.0%} {ok(ratio('identity_detail'), 0.85)}"
+            f"; against the static file of the same bytes on httpd's core (the HTTP side's "
+            f"own limit): filtered list {static('uncached_list_filtered', 'static_same_bytes'):.0%}"
+            f", finding detail {static('finding_detail', 'static_detail_bytes'):.0%}, identity "
+            f"detail {static('identity_detail', 'static_detail_bytes'):.0%} (the finding's "
+            f"bytes)"
+            f"; a model of that side's ceiling (httpd core time per request of the static "
+            f"file, plus pgbench's client time per statement at {GATE_TOTAL} clients: its core's "
+            f"busy share over its rate; what a module adding no work of its own could reach "
+            f"there): " + ", ".join(
+                f"{k} {model(k, st):.0f}/s, reached {sp[k]['module']['rps'] / model(k, st):.0%}"
+                for k, st in (("uncached_list_filtered", "static_same_bytes"),
+                              ("finding_detail", "static_detail_bytes"),
+                              ("identity_detail", "static_detail_bytes")))
+            + "; p99 " + ", ".join(f"{k} {v['module']['p99']:.1f} ms "
+                                  f"{'ok' if v['module']['p99'] < 25 else 'MISSED'}"
+                                  for k, v in sp.items() if "pgbench" in v)]
 
 
 def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, rss1):
@@ -450,6 +639,7 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
     for k, v in res.items():
         if "avg_ms" in v and "rps" in v:
             lines.append(f"| {k} | {v['rps']:.0f} | {v['avg_ms']:.2f} |")
+    lines += split_table(res.get("split"))
     r = res
     rl = res["ratelimit"]
     pairs = sorted(a / b for a, b in zip(rl["on"], rl["off"]))
@@ -541,6 +731,7 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
                                       "pg_identity_detail"),
                                      ("uncached_list_filtered", "static_same_bytes",
                                       "pg_list_filtered"))),
+              *split_targets(res.get("split")),
               "- p99 under 25 ms: " + ", ".join(
                   f"{k} {'ok' if 0 < v['p99'] < 25 else 'MISSED'}" for k, v in r.items()
                   if "p99" in v and not k.startswith("static_")),
