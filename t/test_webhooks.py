@@ -894,6 +894,38 @@ def test_a_child_stops_promptly_while_its_drainer_waits_for_the_next_interval(
     assert not bad, "\n".join(bad)
 
 
+def test_an_interval_longer_than_a_run_still_looks_once_per_interval(
+        rundir, pg, world, rx, keyfile, wh_stopped):
+    """A run claims for at most 60 s (TICK_BUDGET), and mod_watchdog calls
+    the next one an interval after the last returned. With an interval over
+    60 s, a run that had delivered used to wait out the interval and then
+    end without looking, so what was queued meanwhile waited a second
+    interval (about 122 s here). The run now ends at once instead."""
+    c = _customer(world, "Slow cadence")
+    h = pfstack.Httpd(os.path.join(rundir, "whslow"), pg.dsn, mpm="event",
+                      extra=WH_CONF.format(key=keyfile, private="On").replace(
+                          "PermafrostWebhookInterval 1", "PermafrostWebhookInterval 61"))
+    h.start()
+    try:
+        api = Client(h.port)
+        w = create(api, c["key"], rx.url("/ok/slow"))
+        r = api.request("POST", f"/api/v1/webhooks/{w['id']}/test", c["key"])
+        assert r.status == 202, r.body
+        queued = time.monotonic()
+        # The first run comes one interval after the child starts.
+        assert len(rx.wait_for("/ok/slow", 1, timeout=61 + 20)) == 1
+        first = time.monotonic()
+        r = api.request("POST", f"/api/v1/webhooks/{w['id']}/test", c["key"])
+        assert r.status == 202, r.body
+        got = rx.wait_for("/ok/slow", 2, timeout=61 + 20)
+        second = time.monotonic()
+    finally:
+        h.stop()
+    assert first - queued > 45, f"looked after {first - queued:.1f} s, before the interval"
+    assert len(got) == 2, f"the second ping did not come within {second - first:.0f} s"
+    assert 55 < second - first < 61 + 20, f"{second - first:.1f} s between the looks"
+
+
 def test_queued_while_httpd_is_down_is_delivered_after_start(api, fresh, rx, pg, wh):
     w = create(api, fresh["key"], rx.url("/ok/offline"), ("finding_high",))
     wh.stop()
