@@ -50,14 +50,18 @@ SOAK = 30 if QUICK else 300
 # p99 spikes on the details.
 # The database gate lets 4 requests per child (8 in all on 2 cores) run
 # statements at once, the others in arrival order (README, "Database gate").
-GATE_TOTAL = 2 * 4  # children x PermafrostDatabaseConcurrency, as below
-TUNING = ("StartServers 2\nServerLimit 2\nThreadsPerChild 32\nMinSpareThreads 16\n"
-          "MaxSpareThreads 64\nMaxRequestWorkers 64\nDBDMin 32\nDBDKeep 32\nDBDMax 32\n"
-          "DBDExptime 3600\nPermafrostDatabaseConcurrency 4\n"
+CHILDREN, GATE = 2, 4
+GATE_TOTAL = CHILDREN * GATE  # the most statements the module runs at once
+TUNING = (f"StartServers {CHILDREN}\nServerLimit {CHILDREN}\nThreadsPerChild 32\n"
+          "MinSpareThreads 16\n"
+          f"MaxSpareThreads 64\nMaxRequestWorkers {CHILDREN * 32}\nDBDMin 32\nDBDKeep 32\n"
+          f"DBDMax 32\nDBDExptime 3600\nPermafrostDatabaseConcurrency {GATE}\n"
           # The static ceiling as httpd serves files best on this machine:
           # the 40 KB page at 1,500-2,000 req/s mapped, 4,300-4,500 read,
           # 4,900 by sendfile (wrk, 32 connections, 2026-12-07).
           "EnableMMAP Off\nEnableSendfile On\n")
+# PF_BENCH_EXTRA_CONF (experiments only) replaces all of it; the labels in
+# RESULTS.md still describe the configuration above.
 EXTRA = os.environ.get("PF_BENCH_EXTRA_CONF", TUNING + "PermafrostRateLimit off\n"
                        f"Listen 127.0.0.1:{RL_PORT}\n<VirtualHost 127.0.0.1:{RL_PORT}>\n"
                        "    PermafrostRateLimit 1000000000 900\n</VirtualHost>\n"
@@ -610,10 +614,10 @@ def write_results(res, load_s, total, matching, page_bytes, detail_bytes, rss0, 
         f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {mem} GiB, "
         f"{platform.platform()}; {ver}; {pgv}; wrk 2 threads, {CONNS} connections, "
         f"{RUNS} runs of {DURATION} per case after a 2 s warm-up, each case started once the "
-        f"database is idle (figures: medians of the runs); httpd event MPM, 2 children x 32 threads, "
+        f"database is idle (figures: medians of the runs); httpd event MPM, {CHILDREN} children x 32 threads, "
         f"32 pooled connections each (opened at start, none closed for idling: DBDMin = DBDKeep "
-        f"= DBDMax = 32, DBDExptime 3600); `PermafrostDatabaseConcurrency 4` (statements "
-        f"of at most 4 requests per child in flight); key cache and list cache "
+        f"= DBDMax = 32, DBDExptime 3600); `PermafrostDatabaseConcurrency {GATE}` (statements "
+        f"of at most {GATE} requests per child in flight); key cache and list cache "
         f"on; rate limit off on the main port, on (never reached) on a second port; "
         f"`uncached_*` cases on a port with `PermafrostListCache off`; static files served "
         f"with `EnableMMAP Off` and `EnableSendfile On`.", "",
