@@ -201,10 +201,12 @@ def split_cores(pg, h, cases, seconds):
     pgbench at GATE_TOTAL clients (what the database gate lets the module
     run at once), RUNS times; for each run also the share of time each
     side's cores were busy."""
-    ncpu = os.cpu_count() or 1
-    if ncpu < 2:
+    # The cores this process may use (a container's cpuset may not start at 0).
+    every = os.sched_getaffinity(0)
+    if len(every) < 2:
         return None
-    db, web, every = {ncpu - 1}, set(range(ncpu - 1)), set(range(ncpu))
+    db = {max(every)}
+    web = every - db
     with open(os.path.join(pg.data, "postmaster.pid")) as f:
         postmaster = int(f.readline())
     pin(postmaster, db)  # the pool's backends too: they are its children
