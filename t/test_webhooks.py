@@ -29,7 +29,7 @@ TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 # (3 attempts, 1 s first delay) and a 3 s receiver timeout.
 WH_CONF = """
 PermafrostSecretKeyFile "{key}"
-PermafrostWebhookInterval 1
+PermafrostWebhookInterval {interval}
 PermafrostWebhookRetry 3 1
 PermafrostWebhookTimeout 3
 PermafrostWebhookAllowPrivateNetworks {private}
@@ -49,9 +49,13 @@ def keyfile(rundir, admin_bin):
     return _key_file(admin_bin, os.path.join(rundir, "webhook-secret.key"))
 
 
-def _start(rundir, name, dsn, keyfile, private="On", mpm="event", extra=""):
+def _conf(keyfile, private="On", interval=1):
+    return WH_CONF.format(key=keyfile, private=private, interval=interval)
+
+
+def _start(rundir, name, dsn, keyfile, private="On", mpm="event", extra="", interval=1):
     h = pfstack.Httpd(os.path.join(rundir, name), dsn, mpm=mpm,
-                      extra=WH_CONF.format(key=keyfile, private=private) + extra)
+                      extra=_conf(keyfile, private, interval) + extra)
     h.start()
     return h
 
@@ -142,10 +146,9 @@ def complete_pass(pg, customer, tenant, findings, inserted_complete=False):
             groups[-1][2] += 1
         else:
             groups.append([sev, st, 1])
-    done = ", now()" if inserted_complete else ""
-    sql = (f"BEGIN; INSERT INTO permafrost.analyzer_passes (id, customer_id, tenant_id"
-           f"{', completed_at' if inserted_complete else ''}) "
-           f"VALUES ('{pid}', '{customer}', '{tenant}'{done});")
+    col, val = (", completed_at", ", now()") if inserted_complete else ("", "")
+    sql = (f"BEGIN; INSERT INTO permafrost.analyzer_passes (id, customer_id, tenant_id{col}) "
+           f"VALUES ('{pid}', '{customer}', '{tenant}'{val});")
     for gi, (sev, st, n) in enumerate(groups):
         sql += ("INSERT INTO permafrost.findings (customer_id, tenant_id, severity, status, "
                 "finding_type, title, first_seen_pass_id, first_seen_at) "
@@ -722,7 +725,7 @@ def test_default_interval_retry_delay_and_timeout(rundir, pg, world, rx, keyfile
     """With the webhook directives left out: the queue is read every 2 s, a
     failed attempt is tried again after about 30 s (24-36 s with the
     jitter), and a receiver has 10 s to answer, as section 9 says."""
-    conf = "\n".join(line for line in WH_CONF.format(key=keyfile, private="On").splitlines()
+    conf = "\n".join(line for line in _conf(keyfile).splitlines()
                       if not line.startswith(("PermafrostWebhookInterval",
                                               "PermafrostWebhookRetry",
                                               "PermafrostWebhookTimeout")))
@@ -863,10 +866,7 @@ def test_a_child_stops_promptly_while_its_drainer_waits_for_the_next_interval(
     (up to 6 s, then went on without it): every stop and graceful restart
     took that long. The pause now ends within 100 ms of the child's exit."""
     c = _customer(world, "Pausing")
-    h = pfstack.Httpd(os.path.join(rundir, "whpause"), pg.dsn, mpm="event",
-                      extra=WH_CONF.format(key=keyfile, private="On").replace(
-                          "PermafrostWebhookInterval 1", "PermafrostWebhookInterval 20"))
-    h.start()
+    h = _start(rundir, "whpause", pg.dsn, keyfile, interval=20)
     stopped = False
     try:
         api = Client(h.port)
@@ -902,10 +902,7 @@ def test_an_interval_longer_than_a_run_still_looks_once_per_interval(
     end without looking, so what was queued meanwhile waited a second
     interval (about 122 s here). The run now ends at once instead."""
     c = _customer(world, "Slow cadence")
-    h = pfstack.Httpd(os.path.join(rundir, "whslow"), pg.dsn, mpm="event",
-                      extra=WH_CONF.format(key=keyfile, private="On").replace(
-                          "PermafrostWebhookInterval 1", "PermafrostWebhookInterval 61"))
-    h.start()
+    h = _start(rundir, "whslow", pg.dsn, keyfile, interval=61)
     try:
         api = Client(h.port)
         w = create(api, c["key"], rx.url("/ok/slow"))
@@ -1036,7 +1033,7 @@ def test_httpd_refuses_to_start_with_a_bad_key_file(rundir, pg, content, why):
         with open(path, "wb") as f:
             f.write(content)
     h = pfstack.Httpd(os.path.join(rundir, "badkey"), pg.dsn,
-                      extra=WH_CONF.format(key=path, private="On"))
+                      extra=_conf(path))
     with pytest.raises(RuntimeError) as e:
         h.start()
     h.stop()
